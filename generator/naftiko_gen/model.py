@@ -1,0 +1,460 @@
+"""The typed intermediate model: a spec with every reference resolved.
+
+Templates see only these objects. Everything a template needs is precomputed here (names,
+sources, schemas, flags), so the templates stay loops and simple conditionals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ParamLocation = Literal["path", "query", "header", "cookie", "body"]
+JsonType = Literal["string", "number", "integer", "boolean", "array", "object"]
+SourceKind = Literal["input", "literal", "secret", "template"]
+JSON_TYPES: tuple[str, ...] = ("string", "number", "integer", "boolean", "array", "object")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value comes from at call time.
+
+    ``input``: the caller's input called ``value``; ``literal``: the constant ``value``;
+    ``secret``: the bind variable ``value``; ``template``: ``parts``, a sequence of
+    (kind, text) pairs with kind ``text``, ``input`` or ``secret``, joined as strings.
+    """
+
+    kind: SourceKind
+    value: Any = None
+    parts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        if self.kind == "input":
+            return (self.value,)
+        return tuple(text for kind, text in self.parts if kind == "input")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        if self.kind == "secret":
+            return (self.value,)
+        return tuple(text for kind, text in self.parts if kind == "secret")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A bind variable (``{{VAR}}`` in the spec) read from the environment at start-up."""
+
+    var: str
+    env: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Outbound authentication of one consumed namespace."""
+
+    kind: Literal["bearer", "basic", "digest", "apikey"]
+    token: Source | None = None
+    username: Source | None = None
+    password: Source | None = None
+    key: str = ""
+    value: Source | None = None
+    placement: Literal["header", "query"] = "header"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        found: list[str] = []
+        for source in (self.token, self.username, self.password, self.value):
+            if source is not None:
+                found.extend(source.secrets)
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class UpstreamParam:
+    """A parameter of a consumed operation and where it goes in the upstream request."""
+
+    name: str
+    location: ParamLocation
+    required: bool
+    type: JsonType
+    description: str
+    value: Source | None = None  # API-wide parameters: the fixed value (static or {{VAR}})
+    template: Any = None  # operation parameters: a spec 'value', resolved per call
+
+
+@dataclass(frozen=True)
+class Body:
+    """How the upstream request body is made.
+
+    ``passthrough``: the caller's JSON body (REST) / the ``body`` argument (MCP), as-is.
+    ``params``: a JSON object of the operation's ``in: body`` parameters.
+    ``json``: a JSON document whose string leaves may be templates (``template``).
+    ``form``: form-urlencoded fields (``fields``), each a Source.
+    ``text``: a string template sent with ``content_type``.
+    """
+
+    kind: Literal["passthrough", "params", "json", "form", "text"]
+    template: Any = None
+    fields: tuple[tuple[str, Source], ...] = ()
+    text: Source | None = None
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class UpstreamOperation:
+    namespace: str
+    name: str
+    method: str
+    path: str  # relative to the base URL, placeholders normalised to {name}
+    path_params: tuple[str, ...]
+    params: tuple[UpstreamParam, ...]
+    body: Body | None
+    description: str
+    const_name: str  # Python constant holding this operation in the generated code
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    @property
+    def has_request_body(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One consumed HTTP API (a ``consumes`` entry)."""
+
+    namespace: str
+    env_prefix: str
+    base_url: str
+    description: str
+    auth: Auth | None
+    operations: tuple[UpstreamOperation, ...]
+    shared_params: tuple[UpstreamParam, ...]
+    const_name: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the caller gets back from a successful upstream response.
+
+    ``passthrough``: the upstream body untouched. ``mapped``: ``shape`` built by JSONPath.
+    """
+
+    kind: Literal["passthrough", "mapped"]
+    shape: dict[str, Any] | None = None  # {"type", "mapping"?, "properties"?, "items"?, "value"?}
+    json_schema: dict[str, Any] | None = None
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        found: list[str] = []
+
+        def walk(node: dict[str, Any]) -> None:
+            if node.get("mapping"):
+                found.append(node["mapping"])
+            for child in (node.get("properties") or {}).values():
+                walk(child)
+            if node.get("items"):
+                walk(node["items"])
+
+        if self.shape:
+            walk(self.shape)
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of an exposed operation or tool, as the caller provides it."""
+
+    name: str
+    location: Literal["path", "query", "header", "body", "argument"]
+    type: JsonType
+    required: bool
+    description: str
+    pattern: str | None = None
+    implied: bool = False  # added by naftiko-gen (not declared by the exposing side)
+    route_var: str = ""  # aiohttp match_info key for path inputs
+
+
+@dataclass(frozen=True)
+class Call:
+    """An exposed operation or tool bound to a consumed operation."""
+
+    operation: UpstreamOperation
+    args: tuple[tuple[str, Source], ...]  # upstream param name -> source
+    extra_query: tuple[tuple[str, Source], ...]  # `with` keys that are not declared params
+    body: Body | None
+    output: Output
+
+
+@dataclass(frozen=True)
+class RestRoute:
+    name: str
+    method: str
+    path: str  # aiohttp route path
+    spec_path: str  # as written in the spec, for docs
+    summary: str
+    description: str
+    inputs: tuple[Input, ...]
+    call: Call
+    accepts_body: bool
+
+
+@dataclass(frozen=True)
+class RestAdapter:
+    namespace: str
+    port: int
+    address: str
+    description: str
+    routes: tuple[RestRoute, ...]
+
+    @property
+    def uses_mapped_output(self) -> bool:
+        return calls_use_mapped_output(tuple(r.call for r in self.routes))
+
+
+@dataclass(frozen=True)
+class Annotations:
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool
+
+
+@dataclass(frozen=True)
+class McpTool:
+    name: str
+    title: str
+    description: str
+    inputs: tuple[Input, ...]
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: Annotations
+    call: Call
+    body_argument: bool  # the tool takes a free-form `body` object argument
+
+
+@dataclass(frozen=True)
+class McpAdapter:
+    namespace: str
+    port: int | None
+    address: str
+    transport: Literal["http", "stdio"]
+    description: str
+    tools: tuple[McpTool, ...]
+
+    @property
+    def uses_mapped_output(self) -> bool:
+        return calls_use_mapped_output(tuple(t.call for t in self.tools))
+
+
+@dataclass(frozen=True)
+class Capability:
+    """The whole resolved spec: what the templates render."""
+
+    spec_file: str
+    package: str  # Python import name
+    dist_name: str  # distribution / console-script name
+    env_prefix: str  # prefix of adapter-level settings
+    title: str
+    description: str
+    tags: tuple[str, ...]
+    generator_version: str
+    secrets: tuple[Secret, ...]
+    upstreams: tuple[Upstream, ...]
+    rest: RestAdapter | None
+    mcp: McpAdapter | None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        calls: list[Call] = []
+        if self.rest:
+            calls.extend(r.call for r in self.rest.routes)
+        if self.mcp:
+            calls.extend(t.call for t in self.mcp.tools)
+        return tuple(calls)
+
+    @property
+    def package_version(self) -> str:
+        return "0.1.0"
+
+    @property
+    def uses_mapped_output(self) -> bool:
+        return any(c.output.kind == "mapped" for c in self.calls)
+
+    @property
+    def jsonpaths(self) -> tuple[str, ...]:
+        found: list[str] = []
+        for call in self.calls:
+            found.extend(p for p in call.output.paths if p != "$")
+        return tuple(dict.fromkeys(found))
+
+    @property
+    def has_extra_query(self) -> bool:
+        return any(c.extra_query and (c.body is None or c.body.kind != "params") for c in self.calls)
+
+    @property
+    def has_shared_params(self) -> bool:
+        return any(u.shared_params for u in self.upstreams)
+
+    @property
+    def body_kinds_literal(self) -> str:
+        return ", ".join(f'"{k}"' for k in self.body_kinds)
+
+    @property
+    def mcp_http(self) -> bool:
+        return self.mcp is not None and self.mcp.transport == "http"
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        found = []
+        if self.rest:
+            found.append("rest")
+        if self.mcp:
+            found.append("mcp")
+        if self.rest and self.mcp_http:
+            found.append("serve")
+        return tuple(found)
+
+    @property
+    def serve_imports(self) -> str:
+        names = ["Listen", "StartupError"]
+        if self.rest or self.mcp_http:
+            names.append("run_servers")
+        if self.mcp:
+            names.append("run_stdio")
+        return ", ".join(sorted(names))
+
+    @property
+    def client_imports_rest(self) -> str:
+        calls = tuple(r.call for r in self.rest.routes) if self.rest else ()
+        return client_imports(calls, "Call", "InputError", "UpstreamClient", "UpstreamError", "UpstreamResponse")
+
+    @property
+    def client_imports_mcp(self) -> str:
+        calls = tuple(t.call for t in self.mcp.tools) if self.mcp else ()
+        return client_imports(calls, "Call", "InputError", "UpstreamClient", "UpstreamError")
+
+    @property
+    def uses_jsonpath(self) -> bool:
+        return any(c.output.kind == "mapped" and c.output.paths for c in self.calls)
+
+    @property
+    def auth_kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({u.auth.kind for u in self.upstreams if u.auth}))
+
+    @property
+    def body_kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({c.body.kind for c in self.calls if c.body}))
+
+    @property
+    def uses_templates(self) -> bool:
+        def has(source: Source | None) -> bool:
+            return source is not None and source.kind == "template"
+
+        for call in self.calls:
+            if any(has(s) for _, s in call.args) or any(has(s) for _, s in call.extra_query):
+                return True
+            if call.body and call.body.kind in ("json", "form", "text"):
+                return True
+        for upstream in self.upstreams:
+            if upstream.auth and any(
+                has(s)
+                for s in (upstream.auth.token, upstream.auth.username, upstream.auth.password, upstream.auth.value)
+            ):
+                return True
+            if any(has(p.value) for p in upstream.shared_params):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable the generated package reads (documented in its README)."""
+
+    name: str
+    default: str | None  # None: required
+    description: str
+    secret: bool = False
+
+
+def environment(capability: Capability) -> tuple[EnvVar, ...]:
+    """Every variable the generated adapters read, in a stable order."""
+    found: list[EnvVar] = []
+    for upstream in capability.upstreams:
+        p = upstream.env_prefix
+        found += [
+            EnvVar(f"{p}_BASE_URL", upstream.base_url, f"Base URL of the {upstream.namespace} API."),
+            EnvVar(f"{p}_TIMEOUT", "30", "Seconds to wait for the upstream before answering 504."),
+            EnvVar(f"{p}_CA_BUNDLE", "", "PEM file of extra CA certificates to trust (e.g. a self-signed gateway)."),
+            EnvVar(f"{p}_VERIFY_TLS", "true", "Set to false to skip TLS verification (local testing only)."),
+        ]
+    for secret in capability.secrets:
+        found.append(
+            EnvVar(
+                secret.env,
+                None,
+                f"Secret for {{{{{secret.var}}}}}; set it empty to send no credential.",
+                secret=True,
+            )
+        )
+    a = capability.env_prefix
+    if capability.rest:
+        found.append(EnvVar(f"{a}_MAX_BODY_BYTES", "1048576", "Largest request body the REST adapter accepts (413 above)."))
+    if capability.mcp:
+        if capability.mcp.transport == "http":
+            found.append(EnvVar(f"{a}_MCP_TOKEN", "", "When set, MCP HTTP clients must send 'Authorization: Bearer <token>'."))
+        found.append(EnvVar(f"{a}_ALLOWED_HOSTS", "", "Extra Host values accepted by the MCP endpoint (comma-separated host:port)."))
+    found.append(EnvVar(f"{a}_LOG_FORMAT", "plain", "Access log format: plain or json."))
+    return tuple(found)
+
+
+def sources_of(value: Any) -> list[Source]:
+    """Every Source inside a value (nested JSON templates included)."""
+    if isinstance(value, Source):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in sources_of(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in sources_of(v)]
+    return []
+
+
+def call_source_kinds(calls: tuple[Call, ...]) -> set[str]:
+    """Kinds of value sources (input, secret, template, literal) the calls render, parts included."""
+    kinds: set[str] = set()
+    for call in calls:
+        sources = [s for _, s in (*call.args, *call.extra_query)]
+        if call.body is not None:
+            sources += sources_of(call.body.template) + [s for _, s in call.body.fields]
+            if call.body.text is not None:
+                sources.append(call.body.text)
+        for source in sources:
+            kinds.add(source.kind)
+            kinds.update(kind for kind, _ in source.parts if kind != "text")
+    return kinds
+
+
+def calls_use_mapped_output(calls: tuple[Call, ...]) -> bool:
+    return any(c.output.kind == "mapped" for c in calls)
+
+
+def client_imports(calls: tuple[Call, ...], *names: str) -> str:
+    """The names a surface module imports from the generated client: exactly what it uses."""
+    wanted = set(names)
+    kinds = call_source_kinds(calls)
+    if "input" in kinds:
+        wanted.add("FromInput")
+    if "secret" in kinds:
+        wanted.add("FromSecret")
+    if "template" in kinds:
+        wanted.add("Template")
+    if any(c.body is not None for c in calls):
+        wanted.add("Body")
+    if calls_use_mapped_output(calls):
+        wanted.update(("Shape", "shape_output"))
+    return ", ".join(sorted(wanted, key=lambda n: (n[0].islower(), n)))

@@ -1,0 +1,131 @@
+"""The OpenAPI 3.1 document of a generated REST adapter, built at generation time from the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Capability, Input, RestRoute
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+
+
+def _param_schema(item: Input) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": item.type}
+    if item.pattern and item.type == "string":
+        schema["pattern"] = item.pattern
+    return schema
+
+
+def _operation(route: RestRoute) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": route.name}
+    if route.summary:
+        op["summary"] = route.summary
+    description = route.description or route.call.operation.description
+    if description:
+        op["description"] = description
+    parameters = []
+    for item in route.inputs:
+        if item.location == "body":
+            continue
+        param: dict[str, Any] = {
+            "name": item.route_var if item.location == "path" else item.name,
+            "in": item.location,
+            "required": True if item.location == "path" else item.required,
+            "schema": _param_schema(item),
+        }
+        if item.description:
+            param["description"] = item.description
+        parameters.append(param)
+    if parameters:
+        op["parameters"] = parameters
+    body_fields = [i for i in route.inputs if i.location == "body"]
+    if body_fields:
+        op["requestBody"] = {
+            "required": any(i.required for i in body_fields),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            i.name: {**_param_schema(i), **({"description": i.description} if i.description else {})}
+                            for i in body_fields
+                        },
+                        **({"required": [i.name for i in body_fields if i.required]} if any(i.required for i in body_fields) else {}),
+                    }
+                }
+            },
+        }
+    elif route.accepts_body:
+        op["requestBody"] = {
+            "required": False,
+            "description": "JSON body forwarded to the upstream API as-is.",
+            "content": {"application/json": {"schema": {}}},
+        }
+    output = route.call.output
+    ok_schema: dict[str, Any] = output.json_schema if output.kind == "mapped" and output.json_schema else {}
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The upstream answer"
+            + (" (passed through untouched)" if output.kind == "passthrough" else " (mapped)"),
+            "content": {"application/json": {"schema": ok_schema}},
+        },
+        "400": _problem("Invalid input (missing or malformed parameter or body)"),
+        "502": _problem("The upstream could not be reached or answered unusably"),
+        "504": _problem("The upstream did not answer in time"),
+        "default": {"description": "Upstream error status and body, passed through"},
+    }
+    if route.accepts_body:
+        responses["413"] = _problem("Request body too large")
+    op["responses"] = dict(sorted(responses.items(), key=lambda kv: (kv[0] == "default", kv[0])))
+    return op
+
+
+def openapi_document(cap: Capability) -> dict[str, Any]:
+    assert cap.rest is not None
+    paths: dict[str, dict[str, Any]] = {}
+    for route in cap.rest.routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    info: dict[str, Any] = {"title": cap.title, "version": cap.package_version}
+    if cap.rest.description or cap.description:
+        info["description"] = cap.rest.description or cap.description
+    simple_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    paths["/_adapter/health"] = {
+        "get": {"operationId": "_adapter_health", "summary": "The adapter process is alive", "responses": {"200": simple_ok}}
+    }
+    paths["/_adapter/ready"] = {
+        "get": {
+            "operationId": "_adapter_ready",
+            "summary": "Every upstream answers HTTP",
+            "responses": {"200": simple_ok, "503": {"description": "An upstream is unreachable", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }
+    }
+    paths["/_adapter/openapi.json"] = {
+        "get": {"operationId": "_adapter_openapi", "summary": "This document", "responses": {"200": simple_ok}}
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": info,
+        "servers": [{"url": f"http://127.0.0.1:{cap.rest.port}"}],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "description": "RFC 9457 problem details",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "request_id": {"type": "string"},
+                        "retryable": {"type": "boolean"},
+                    },
+                    "required": ["title", "status"],
+                }
+            }
+        },
+    }

@@ -1,0 +1,202 @@
+"""Stage 4: render the model through the Jinja templates and format the result.
+
+Every string that comes from a spec reaches generated source through one of the escaping
+filters here (``py``: a Python literal; ``doc``: text safe inside a docstring or comment;
+``md``: a Markdown table cell) and never raw. Python output is formatted with black, in
+process, once per file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+from typing import Any
+
+import black
+import jinja2
+
+from .model import Body, Call, Capability, Input, Source, environment
+from .openapi import openapi_document
+from .samples import mcp_cases, rest_cases
+
+BLACK_MODE = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=100)
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: PurePosixPath  # relative to the generated project directory
+    content: str
+
+
+def py(value: Any) -> str:
+    """A Python literal for plain data; deterministic (dicts keep spec order)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py(k)}: {py(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(py(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(py(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    raise TypeError(f"cannot render {type(value).__name__} as a Python literal")
+
+
+def doc(value: Any) -> str:
+    """Text safe inside a triple-quoted docstring or a comment: one line, every quote escaped."""
+    return repr(str(value))[1:-1].replace('"', '\\"')
+
+
+def md(value: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    text = " ".join(str(value).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def source(value: Source | None) -> str:
+    """Python expression for a value source (see the generated client's Value type)."""
+    if value is None:
+        return "None"
+    if value.kind == "input":
+        return f"FromInput({py(value.value)})"
+    if value.kind == "secret":
+        return f"FromSecret({py(value.value)})"
+    if value.kind == "template":
+        parts = []
+        for kind, text in value.parts:
+            parts.append(py(text) if kind == "text" else source(Source(kind=kind, value=text)))  # type: ignore[arg-type]
+        return f"Template(({', '.join(parts)},))"
+    return py(value.value)
+
+
+def _template_expr(value: Any) -> str:
+    if isinstance(value, Source):
+        return source(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py(str(k))}: {_template_expr(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_template_expr(v) for v in value) + "]"
+    return py(value)
+
+
+def _body_expr(body: Body) -> str:
+    args = [f"kind={py(body.kind)}"]
+    if body.content_type != "application/json":
+        args.append(f"content_type={py(body.content_type)}")
+    if body.kind == "json":
+        args.append(f"template={_template_expr(body.template)}")
+    elif body.kind == "form":
+        args.append("template={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in body.fields) + "}")
+    elif body.kind == "text":
+        args.append(f"template={source(body.text)}")
+    return f"Body({', '.join(args)})"
+
+
+def _shape_expr(node: dict[str, Any]) -> str:
+    args = [py(node["type"])]
+    if node.get("mapping"):
+        args.append(f"mapping={py(node['mapping'])}")
+    if node.get("properties"):
+        props = ", ".join(f"{py(k)}: {_shape_expr(v)}" for k, v in node["properties"].items())
+        args.append(f"properties={{{props}}}")
+    if node.get("items"):
+        args.append(f"items={_shape_expr(node['items'])}")
+    return f"Shape({', '.join(args)})"
+
+
+def call(value: Call) -> str:
+    """Python expression constructing the generated client's ``Call`` for *value*."""
+    args = [f"operation=operations.{value.operation.const_name}"]
+    if value.args:
+        args.append("args={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in value.args) + "}")
+    if value.extra_query:
+        args.append("extra={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in value.extra_query) + "}")
+    if value.body is not None:
+        args.append(f"body={_body_expr(value.body)}")
+    if value.output.kind == "mapped" and value.output.shape:
+        args.append(f"shape={_shape_expr(value.output.shape)}")
+    return f"Call({', '.join(args)})"
+
+
+def input_kwargs(item: Input) -> str:
+    out = ""
+    if item.type != "string":
+        out += f", type={py(item.type)}"
+    if item.required:
+        out += ", required=True"
+    if item.pattern:
+        out += f", pattern={py(item.pattern)}"
+    if item.route_var:
+        out += f", route_var={py(item.route_var)}"
+    return out
+
+
+@cache
+def environment_jinja() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.files("naftiko_gen.templates"))),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(py=py, doc=doc, md=md, source=source, call=call, input_kwargs=input_kwargs)
+    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters["url_path"] = lambda url: urlsplit(url).path
+    return env
+
+
+def _plan(cap: Capability) -> list[tuple[str, str]]:
+    """(template, output path) pairs: templates are named after the file they produce."""
+    pkg = cap.package
+    plan = [
+        ("pyproject.toml.jinja", "pyproject.toml"),
+        ("README.md.jinja", "README.md"),
+        ("package/__init__.py.jinja", f"{pkg}/__init__.py"),
+        ("package/__main__.py.jinja", f"{pkg}/__main__.py"),
+        ("package/settings.py.jinja", f"{pkg}/settings.py"),
+        ("package/client.py.jinja", f"{pkg}/client.py"),
+        ("package/operations.py.jinja", f"{pkg}/operations.py"),
+        ("package/serve.py.jinja", f"{pkg}/serve.py"),
+        ("tests/__init__.py.jinja", "tests/__init__.py"),
+        ("tests/conftest.py.jinja", "tests/conftest.py"),
+    ]
+    if cap.rest:
+        plan += [("package/rest.py.jinja", f"{pkg}/rest.py"), ("tests/test_rest.py.jinja", "tests/test_rest.py")]
+    if cap.mcp:
+        plan += [("package/mcp_server.py.jinja", f"{pkg}/mcp_server.py"), ("tests/test_mcp.py.jinja", "tests/test_mcp.py")]
+    return plan
+
+
+def format_python(text: str, name: str) -> str:
+    try:
+        return black.format_str(text, mode=BLACK_MODE)
+    except black.parsing.InvalidInput as exc:  # a template bug, never a spec problem
+        raise RuntimeError(f"generated {name} is not valid Python: {exc}") from exc
+
+
+def render(cap: Capability) -> list[RenderedFile]:
+    """The whole generated project, in a stable order."""
+    env = environment_jinja()
+    context = {
+        "cap": cap,
+        "env_vars": environment(cap),
+        "rest_cases": rest_cases(cap),
+        "mcp_cases": mcp_cases(cap),
+    }
+    files: list[RenderedFile] = []
+    for template_name, out in _plan(cap):
+        text = env.get_template(template_name).render(context)
+        if out.endswith(".py"):
+            text = format_python(text, out)
+        files.append(RenderedFile(PurePosixPath(out), text))
+    if cap.rest:
+        document = openapi_document(cap)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        files.append(RenderedFile(PurePosixPath(cap.package, "openapi.json"), text))
+    return sorted(files, key=lambda f: str(f.path))

@@ -1,0 +1,977 @@
+"""Stage 3: semantic checks and resolution of a schema-valid spec into the typed model.
+
+Resolving and checking are one walk: every reference (``call``, ``with``, ``{{VAR}}``, path
+placeholders) is looked up once, and a failed lookup becomes a located diagnostic. The
+leniency rules follow the spec authors' evident intent (naftiko-format §5.9); each one is
+documented in README.md and reported where the official engine would behave differently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .diagnostics import Pointer, Report
+from .model import (
+    JSON_TYPES,
+    Annotations,
+    Auth,
+    Body,
+    Call,
+    Capability,
+    Input,
+    McpAdapter,
+    McpTool,
+    Output,
+    RestAdapter,
+    RestRoute,
+    Secret,
+    Source,
+    Upstream,
+    UpstreamOperation,
+    UpstreamParam,
+)
+from .naming import Namer, constant, env_name, identifier, package_name
+
+RESERVED_REST_PREFIX = "/_adapter"
+GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
+REST_SUB_PREFIXES = ("path", "query", "header", "headers", "body")
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}|\{([^{}/]+)\}")
+TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+UNSUPPORTED_AUTH = ("oauth1", "oauth2", "hmac", "aws-sig-v4", "aws", "certificate", "mtls", "ntlm")
+AUTH_ALIASES = {"apiKey": "apikey", "api_key": "apikey", "api-key": "apikey", "bearer": "bearer"}
+BODY_CONTENT_TYPES = {
+    "text": "text/plain; charset=utf-8",
+    "xml": "application/xml",
+    "sparql": "application/sparql-query",
+}
+METHODS_WITH_BODY = ("POST", "PUT", "PATCH")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _json_type(value: Any) -> str:
+    return value if value in JSON_TYPES else "string"
+
+
+@dataclass
+class _Surface:
+    """The exposing side of one call (a REST operation or an MCP tool) while it is resolved."""
+
+    kind: str  # "rest" | "mcp"
+    namespace: str
+    inputs: dict[str, Input] = field(default_factory=dict)
+    path: Pointer = ()
+
+    def add_implied(self, report: Report, name: str, location: str, type_: str, required: bool, description: str) -> Input:
+        if self.kind == "mcp":
+            location = "argument"
+        item = Input(
+            name=name,
+            location=location,  # type: ignore[arg-type]
+            type=type_,  # type: ignore[arg-type]
+            required=required,
+            description=description,
+            implied=True,
+        )
+        self.inputs[name] = item
+        what = "argument" if self.kind == "mcp" else f"{location} parameter"
+        report.warning(
+            f"input {name!r} is used but not declared here; generated as an implied {what} "
+            f"(declare it in inputParameters to document it)",
+            self.path,
+        )
+        return item
+
+
+class Resolver:
+    def __init__(self, data: dict[str, Any], report: Report, spec_path: Path) -> None:
+        self.data = data
+        self.report = report
+        self.spec_path = spec_path
+        self.secrets: dict[str, Secret] = {}
+        self.bind_namespaces: set[str] = set()
+        self.upstreams: dict[str, Upstream] = {}
+
+    # ------------------------------------------------------------------ entry point
+    def resolve(self) -> Capability | None:
+        data = self.data
+        capability = data.get("capability")
+        if not isinstance(capability, dict):
+            self.report.error(
+                "this is a shared consumes file with no 'capability': nothing to generate; "
+                "build the capability that imports it",
+                (),
+            )
+            return None
+        info = data.get("info") or {}
+        if "title" in info and "label" not in info:
+            self.report.warning("info.title is not an official field; used as the label", ("info", "title"))
+        self._binds([*(data.get("binds") or []), *(capability.get("binds") or [])], capability)
+        if capability.get("aggregates"):
+            self.report.unsupported("aggregates (use call/with on each tool)", ("capability", "aggregates"))
+        for index, entry in enumerate(capability.get("consumes") or []):
+            upstream = self._consumes(entry, ("capability", "consumes", index))
+            if upstream is not None:
+                self.upstreams[upstream.namespace] = upstream
+        rest: RestAdapter | None = None
+        mcp: McpAdapter | None = None
+        ports: dict[int, Pointer] = {}
+        for index, exposes in enumerate(capability.get("exposes") or []):
+            path: Pointer = ("capability", "exposes", index)
+            kind = exposes.get("type")
+            port = exposes.get("port")
+            if isinstance(port, int):
+                if port in ports:
+                    self.report.error(
+                        f"port {port} is already used by the adapter at line {self.report.position(ports[port])[0]}; "
+                        "give each adapter its own port",
+                        (*path, "port"),
+                    )
+                ports[port] = (*path, "port")
+            if kind == "rest":
+                if rest is not None:
+                    self.report.unsupported("more than one REST adapter in one capability", path)
+                    continue
+                rest = self._rest(exposes, path)
+            elif kind == "mcp":
+                if mcp is not None:
+                    self.report.unsupported("more than one MCP adapter in one capability", path)
+                    continue
+                mcp = self._mcp(exposes, path)
+            elif kind in ("skill", "control"):
+                self.report.unsupported(f"'{kind}' adapters", (*path, "type"))
+            else:
+                self.report.error(
+                    f"unknown adapter type {kind!r}; use 'rest' or 'mcp'", (*path, "type")
+                )
+        if rest is None and mcp is None and not self.report.errors:
+            self.report.error("the capability exposes nothing: add a 'rest' or 'mcp' adapter", ("capability",))
+        if self.report.errors:
+            return None
+        label = _text(info.get("label")) or _text(info.get("title")) or package_name(self.spec_path)
+        package = package_name(self.spec_path)
+        used_secrets = self._used_secrets(rest, mcp)
+        return Capability(
+            spec_file=self.spec_path.name,
+            package=package,
+            dist_name=package.replace("_", "-"),
+            env_prefix="ADAPTER",
+            title=label,
+            description=_text(info.get("description")),
+            tags=tuple(str(t) for t in info.get("tags") or ()),
+            generator_version=__version__,
+            secrets=tuple(s for s in self.secrets.values() if s.var in used_secrets),
+            upstreams=tuple(u for u in self.upstreams.values() if self._upstream_used(u, rest, mcp)),
+            rest=rest,
+            mcp=mcp,
+        )
+
+    def _upstream_used(self, upstream: Upstream, rest: RestAdapter | None, mcp: McpAdapter | None) -> bool:
+        calls = [r.call for r in rest.routes] if rest else []
+        calls += [t.call for t in mcp.tools] if mcp else []
+        return any(c.operation.namespace == upstream.namespace for c in calls)
+
+    def _used_secrets(self, rest: RestAdapter | None, mcp: McpAdapter | None) -> set[str]:
+        used: set[str] = set()
+        for upstream in self.upstreams.values():
+            if upstream.auth:
+                used.update(upstream.auth.secrets)
+            for param in upstream.shared_params:
+                if param.value:
+                    used.update(param.value.secrets)
+        calls = [r.call for r in rest.routes] if rest else []
+        calls += [t.call for t in mcp.tools] if mcp else []
+        for call in calls:
+            for _, source in (*call.args, *call.extra_query):
+                used.update(source.secrets)
+            body = call.body
+            if body is not None:
+                for _, source in body.fields:
+                    used.update(source.secrets)
+                if body.text:
+                    used.update(body.text.secrets)
+                used.update(_template_secrets(body.template))
+        return used
+
+    # ------------------------------------------------------------------ binds
+    def _binds(self, binds: list[Any], capability: dict[str, Any]) -> None:
+        root_count = len(self.data.get("binds") or [])
+        for index, bind in enumerate(binds):
+            path: Pointer = ("binds", index) if index < root_count else ("capability", "binds", index - root_count)
+            if not isinstance(bind, dict):
+                continue
+            namespace = _text(bind.get("namespace"))
+            self.bind_namespaces.add(namespace)
+            if bind.get("location"):
+                self.report.unsupported(
+                    "bind 'location' (secrets are read from environment variables; drop 'location')",
+                    (*path, "location"),
+                )
+                continue
+            for var, env in (bind.get("keys") or {}).items():
+                if var in self.secrets and self.secrets[var].env != env:
+                    self.report.error(f"bind variable {var!r} is declared twice with different keys", (*path, "keys", var))
+                self.secrets[var] = Secret(var=var, env=str(env), description=_text(bind.get("description")))
+
+    # ------------------------------------------------------------------ consumes
+    def _consumes(self, entry: dict[str, Any], path: Pointer) -> Upstream | None:
+        if "location" in entry or "import" in entry:
+            self.report.unsupported("imported consumes ('location'/'import'); inline the consumes entry", path)
+            return None
+        if entry.get("type", "http") != "http":
+            self.report.error(f"consumes type {entry.get('type')!r} is unknown; use 'http'", (*path, "type"))
+            return None
+        namespace = _text(entry.get("namespace"))
+        if namespace in self.upstreams:
+            self.report.error(f"namespace {namespace!r} is consumed twice; namespaces must be unique", (*path, "namespace"))
+            return None
+        base_url = _text(entry.get("baseUri"))
+        if "{" in base_url:
+            self.report.unsupported("placeholders in baseUri (override the URL with the BASE_URL variable instead)", (*path, "baseUri"))
+        if base_url.endswith("/"):
+            self.report.warning("baseUri ends with '/'; the trailing slash is dropped", (*path, "baseUri"))
+            base_url = base_url.rstrip("/")
+        auth = self._auth(entry.get("authentication"), (*path, "authentication"))
+        shared = tuple(
+            p
+            for i, raw in enumerate(entry.get("inputParameters") or [])
+            if (p := self._consumed_param(raw, (*path, "inputParameters", i), shared=True)) is not None
+        )
+        operations: list[UpstreamOperation] = []
+        names: dict[str, Pointer] = {}
+        namer = Namer()
+        for r_index, resource in enumerate(entry.get("resources") or []):
+            r_path: Pointer = (*path, "resources", r_index)
+            resource_params = [
+                p
+                for i, raw in enumerate(resource.get("inputParameters") or [])
+                if (p := self._consumed_param(raw, (*r_path, "inputParameters", i))) is not None
+            ]
+            for o_index, op in enumerate(resource.get("operations") or []):
+                o_path: Pointer = (*r_path, "operations", o_index)
+                name = _text(op.get("name"))
+                if name in names:
+                    self.report.error(
+                        f"operation {name!r} is defined twice in namespace {namespace!r} "
+                        f"(first at line {self.report.position(names[name])[0]}); calls could not tell them apart",
+                        (*o_path, "name"),
+                    )
+                    continue
+                names[name] = (*o_path, "name")
+                operation = self._consumed_operation(namespace, resource, resource_params, op, o_path, namer, len(self.upstreams))
+                if operation is not None:
+                    operations.append(operation)
+        return Upstream(
+            namespace=namespace,
+            env_prefix=env_name(namespace),
+            base_url=base_url,
+            description=_text(entry.get("description")),
+            auth=auth,
+            operations=tuple(operations),
+            shared_params=shared,
+            const_name=constant(namespace),
+        )
+
+    def _consumed_param(self, raw: dict[str, Any], path: Pointer, *, shared: bool = False) -> UpstreamParam | None:
+        location = raw.get("in", "query")
+        if location == "environment":
+            self.report.unsupported("'in: environment' parameters (use a {{VAR}} from binds in 'value')", (*path, "in"))
+            return None
+        if location == "cookie":
+            self.report.unsupported("cookie parameters", (*path, "in"))
+            return None
+        if location not in ("path", "query", "header", "body"):
+            self.report.error(f"parameter location {location!r} is unknown; use path, query, header or body", (*path, "in"))
+            return None
+        value = raw.get("value")
+        source = self._template(value, (*path, "value"), inputs=None) if shared and value is not None else None
+        if shared and source is None:
+            self.report.error("an API-wide parameter needs a 'value'", path)
+            return None
+        return UpstreamParam(
+            name=raw["name"],
+            location=location,
+            required=bool(raw.get("required", location == "path")),
+            type=_json_type(raw.get("type")),  # type: ignore[arg-type]
+            description=_text(raw.get("description")),
+            value=source,
+            template=None if shared else value,
+        )
+
+    def _consumed_operation(
+        self,
+        namespace: str,
+        resource: dict[str, Any],
+        resource_params: list[UpstreamParam],
+        op: dict[str, Any],
+        path: Pointer,
+        namer: Namer,
+        upstream_index: int,
+    ) -> UpstreamOperation | None:
+        method = str(op.get("method", "GET")).upper()
+        if method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
+            self.report.unsupported(f"HTTP method {method}", (*path, "method"))
+            return None
+        raw_path = _text(resource.get("path"))
+        if not raw_path.startswith("/"):
+            raw_path = "/" + raw_path
+        path_params: list[str] = []
+
+        def normalise(match: re.Match[str]) -> str:
+            name = (match.group(1) or match.group(2) or "").strip()
+            if name not in path_params:
+                path_params.append(name)
+            return "{" + name + "}"
+
+        norm_path = PLACEHOLDER.sub(normalise, raw_path)
+        params: dict[str, UpstreamParam] = {p.name: p for p in resource_params}
+        for i, raw in enumerate(op.get("inputParameters") or []):
+            param = self._consumed_param(raw, (*path, "inputParameters", i))
+            if param is None:
+                continue
+            if param.name in params and params[param.name].location == param.location:
+                self.report.error(f"parameter {param.name!r} is declared twice", (*path, "inputParameters", i))
+            params[param.name] = param
+        for name in path_params:
+            declared = params.get(name)
+            if declared is None:
+                params[name] = UpstreamParam(name, "path", True, "string", "")
+            elif declared.location != "path":
+                self.report.error(
+                    f"{{{name}}} appears in the path but {name!r} is declared 'in: {declared.location}'",
+                    (*path, "inputParameters"),
+                )
+        for param in params.values():
+            if param.location == "path" and param.name not in path_params:
+                self.report.error(
+                    f"path parameter {param.name!r} does not appear in the resource path {raw_path!r}; "
+                    f"add {{{param.name}}} to the path or change 'in'",
+                    (*path, "inputParameters"),
+                )
+        body = self._body(op.get("body"), (*path, "body")) if "body" in op else None
+        base = constant(op["name"]) if upstream_index == 0 else constant(f"{namespace}_{op['name']}")
+        return UpstreamOperation(
+            namespace=namespace,
+            name=op["name"],
+            method=method,
+            path=norm_path,
+            path_params=tuple(path_params),
+            params=tuple(params.values()),
+            body=body,
+            description=_text(op.get("description")) or _text(op.get("label")),
+            const_name=namer.take(base),
+        )
+
+    def _body(self, raw: Any, path: Pointer) -> Body | None:
+        """Parse a consumed ``body``; its templates are resolved later, per call."""
+        if isinstance(raw, str):
+            return Body(kind="text", template=raw, content_type="text/plain; charset=utf-8")
+        if not isinstance(raw, dict):
+            self.report.error("body must be a string or a mapping with 'type' and 'data'", path)
+            return None
+        kind = str(raw.get("type", "json"))
+        data = raw.get("data")
+        if kind == "json":
+            return Body(kind="json", template=data)
+        if kind in BODY_CONTENT_TYPES:
+            if not isinstance(data, str):
+                self.report.error(f"a {kind} body needs a string 'data'", (*path, "data"))
+                return None
+            return Body(kind="text", template=data, content_type=BODY_CONTENT_TYPES[kind])
+        if kind in ("formUrlEncoded", "form"):
+            if kind == "form":
+                self.report.warning("body type 'form' is not official; read as 'formUrlEncoded'", (*path, "type"))
+            return Body(kind="form", template=data, content_type="application/x-www-form-urlencoded")
+        self.report.unsupported(f"request body type {kind!r}", (*path, "type"))
+        return None
+
+    def _auth(self, raw: Any, path: Pointer) -> Auth | None:
+        if not isinstance(raw, dict):
+            return None
+        kind = AUTH_ALIASES.get(raw.get("type"), raw.get("type"))
+        if kind != raw.get("type"):
+            self.report.warning(f"authentication type {raw.get('type')!r} read as {kind!r}", (*path, "type"))
+        if kind in ("none", "noauth", None):
+            return None
+        if kind == "bearer":
+            return Auth(kind="bearer", token=self._required_template(raw, "token", path))
+        if kind in ("basic", "digest"):
+            return Auth(
+                kind=kind,
+                username=self._required_template(raw, "username", path),
+                password=self._required_template(raw, "password", path),
+            )
+        if kind == "apikey":
+            key = raw.get("key", raw.get("name"))
+            placement = raw.get("placement", raw.get("in", "header"))
+            if "name" in raw or "in" in raw:
+                self.report.warning("apikey 'name'/'in' are not official; read as 'key'/'placement'", path)
+            if placement not in ("header", "query"):
+                self.report.unsupported(f"apikey placement {placement!r}", path)
+                return None
+            if not isinstance(key, str) or not key:
+                self.report.error("apikey authentication needs a 'key' (the header or query name)", path)
+                return None
+            return Auth(kind="apikey", key=key, value=self._required_template(raw, "value", path), placement=placement)
+        if kind in UNSUPPORTED_AUTH:
+            self.report.unsupported(f"{kind} authentication", (*path, "type"))
+            return None
+        self.report.error(f"unknown authentication type {raw.get('type')!r}; use bearer, basic, digest or apikey", (*path, "type"))
+        return None
+
+    def _required_template(self, raw: dict[str, Any], key: str, path: Pointer) -> Source | None:
+        if key not in raw:
+            self.report.error(f"{raw.get('type')} authentication needs '{key}'", path)
+            return None
+        return self._template(raw[key], (*path, key), inputs=None)
+
+    # ------------------------------------------------------------------ templates and sources
+    def _template(self, value: Any, path: Pointer, *, inputs: _Surface | None) -> Source:
+        """A value that may hold ``{{...}}`` placeholders: secrets anywhere, inputs where a surface is given."""
+        if not isinstance(value, str):
+            return Source(kind="literal", value=value)
+        parts: list[tuple[str, str]] = []
+        pos = 0
+        for match in TEMPLATE.finditer(value):
+            if match.start() > pos:
+                parts.append(("text", value[pos : match.start()]))
+            parts.append(self._placeholder(match.group(1), path, inputs))
+            pos = match.end()
+        if pos < len(value):
+            parts.append(("text", value[pos:]))
+        if not any(kind != "text" for kind, _ in parts):
+            return Source(kind="literal", value=value)
+        if len(parts) == 1:
+            kind, text = parts[0]
+            return Source(kind=kind, value=text)  # type: ignore[arg-type]
+        return Source(kind="template", parts=tuple(parts))
+
+    def _placeholder(self, expr: str, path: Pointer, surface: _Surface | None) -> tuple[str, str]:
+        if expr[:1] in ("#", "^", "/", "!", ">", "&", "{"):
+            self.report.unsupported(f"Mustache section or partial {{{{{expr}}}}} (only {{{{name}}}} is supported)", path)
+            return ("text", "")
+        head, _, tail = expr.partition(".")
+        if tail and head in self.bind_namespaces and tail in self.secrets:
+            return ("secret", tail)
+        if expr in self.secrets:
+            return ("secret", expr)
+        name = self._input_reference(expr, surface)
+        if surface is not None and name is not None:
+            if name in surface.inputs:
+                return ("input", name)
+            self.report.error(
+                f"{{{{{expr}}}}} refers to input {name!r}, which is not an input here; "
+                "declare it in inputParameters",
+                path,
+            )
+            return ("text", "")
+        if re.fullmatch(r"[A-Z][A-Z0-9_]*", expr) or (tail and head in self.bind_namespaces):
+            self.report.error(
+                f"{{{{{expr}}}}} is not declared in binds; add it under binds[].keys", path
+            )
+        else:
+            self.report.error(f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input)", path)
+        return ("text", "")
+
+    def _input_reference(self, expr: str, surface: _Surface | None) -> str | None:
+        """``rest.x``, ``tools.x``, ``<adapter ns>.x``, ``rest.query.x`` or plain ``x`` -> ``x``."""
+        if surface is None:
+            return None
+        parts = expr.split(".")
+        if len(parts) == 1:
+            return parts[0]
+        prefixes = (*GENERIC_PREFIXES, surface.namespace)
+        if len(parts) == 2 and parts[0] in prefixes:
+            return parts[1]
+        if len(parts) == 3 and parts[0] in prefixes and parts[1] in REST_SUB_PREFIXES:
+            return parts[2]
+        return None
+
+    def _with_value(self, value: Any, path: Pointer, surface: _Surface) -> Source:
+        if not isinstance(value, str):
+            return Source(kind="literal", value=value)
+        if TEMPLATE.search(value):
+            return self._template(value, path, inputs=surface)
+        head, _, tail = value.partition(".")
+        if tail and head in self.bind_namespaces and tail in self.secrets:
+            return Source(kind="secret", value=tail)
+        if head == "env" and tail:
+            self.report.error(f"{value!r} names bind variable {tail!r}, which is not declared in binds", path)
+            return Source(kind="literal", value="")
+        name = self._input_reference(value, surface) if "." in value else None
+        if name is not None:
+            if name in surface.inputs:
+                return Source(kind="input", value=name)
+            self.report.error(
+                f"{value!r} refers to input {name!r}, which this {'tool' if surface.kind == 'mcp' else 'operation'} "
+                "does not have (not declared, not in the path, not a parameter of the called operation); "
+                "fix the name or declare the input",
+                path,
+            )
+            return Source(kind="literal", value="")
+        return Source(kind="literal", value=value)
+
+    # ------------------------------------------------------------------ calls (shared by REST and MCP)
+    def _find_operation(self, call: Any, path: Pointer) -> UpstreamOperation | None:
+        if not isinstance(call, str) or "." not in call:
+            self.report.error(f"call {call!r} must be '<consumes namespace>.<operation name>'", path)
+            return None
+        namespace, _, name = call.rpartition(".")
+        upstream = self.upstreams.get(namespace)
+        if upstream is None:
+            known = ", ".join(sorted(self.upstreams)) or "none"
+            self.report.error(f"call {call!r}: no consumed namespace {namespace!r} (known: {known})", path)
+            return None
+        for operation in upstream.operations:
+            if operation.name == name:
+                return operation
+        close = [o.name for o in upstream.operations if o.name.lower() == name.lower()]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        self.report.error(f"call {call!r}: namespace {namespace!r} has no operation {name!r}{hint}", path)
+        return None
+
+    def _call(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Call | None:
+        if "steps" in raw:
+            self.report.unsupported("multi-step orchestration ('steps')", (*path, "steps"))
+            return None
+        if "ref" in raw:
+            self.report.unsupported("aggregate references ('ref')", (*path, "ref"))
+            return None
+        if "call" not in raw:
+            if raw.get("outputParameters"):
+                self.report.unsupported("mock outputs without a 'call'", path)
+            else:
+                self.report.error("needs a 'call' naming the consumed operation ('<namespace>.<operation>')", path)
+            return None
+        operation = self._find_operation(raw["call"], (*path, "call"))
+        if operation is None:
+            return None
+        with_map = raw.get("with") or {}
+        if not isinstance(with_map, dict):
+            self.report.error("'with' must map parameter names to values", (*path, "with"))
+            return None
+        by_name = {p.name: p for p in operation.params}
+        # Inputs referenced by `with` that the surface lacks but the operation has become implied inputs.
+        for key, value in with_map.items():
+            if isinstance(value, str) and not TEMPLATE.search(value) and "." in value:
+                name = self._input_reference(value, surface)
+                if name is not None and name not in surface.inputs and name in by_name:
+                    p = by_name[name]
+                    surface.add_implied(self.report, name, self._implied_location(p, surface), p.type, p.required, p.description)
+        args: list[tuple[str, Source]] = []
+        extra: list[tuple[str, Source]] = []
+        for key, value in with_map.items():
+            source = self._with_value(value, (*path, "with", key), surface)
+            if key in by_name:
+                args.append((key, source))
+            else:
+                self.report.warning(
+                    f"'with' sets {key!r}, which {operation.key} does not declare; "
+                    f"sent as a {'JSON body field' if operation.method in METHODS_WITH_BODY else 'query parameter'}",
+                    (*path, "with", key),
+                )
+                extra.append((key, source))
+        bound = {k for k, _ in args}
+        for param in operation.params:
+            if param.name in bound:
+                continue
+            if param.template is not None:
+                args.append((param.name, self._template(param.template, path, inputs=surface)))
+                continue
+            if param.name in surface.inputs:
+                args.append((param.name, Source(kind="input", value=param.name)))
+                continue
+            if surface.kind == "rest" and param.location == "path":
+                self.report.error(
+                    f"{operation.key} needs path parameter {param.name!r}, but this operation has no input for it; "
+                    f"add {{{param.name}}} to the exposed path or set it in 'with'",
+                    path,
+                )
+                continue
+            surface.add_implied(
+                self.report, param.name, self._implied_location(param, surface), param.type, param.required, param.description
+            )
+            args.append((param.name, Source(kind="input", value=param.name)))
+        body = self._call_body(operation, path, surface)
+        output = self._output(raw.get("outputParameters"), (*path, "outputParameters"))
+        return Call(operation=operation, args=tuple(args), extra_query=tuple(extra), body=body, output=output)
+
+    def _implied_location(self, param: UpstreamParam, surface: _Surface) -> str:
+        if surface.kind == "mcp":
+            return "argument"
+        return param.location if param.location in ("query", "header", "body") else "query"
+
+    def _call_body(self, operation: UpstreamOperation, path: Pointer, surface: _Surface) -> Body | None:
+        declared = operation.body
+        if declared is not None:
+            if declared.kind == "json":
+                return replace(declared, template=self._json_template(declared.template, path, surface))
+            if declared.kind == "form":
+                data = declared.template
+                if isinstance(data, str):
+                    return Body(kind="text", text=self._template(data, path, inputs=surface), content_type=declared.content_type)
+                fields = tuple((str(k), self._template(v, path, inputs=surface)) for k, v in (data or {}).items())
+                return Body(kind="form", fields=fields, content_type=declared.content_type)
+            return Body(kind="text", text=self._template(declared.template, path, inputs=surface), content_type=declared.content_type)
+        if any(p.location == "body" for p in operation.params):
+            return Body(kind="params")
+        if operation.method in METHODS_WITH_BODY:
+            return Body(kind="passthrough")
+        return None
+
+    def _json_template(self, data: Any, path: Pointer, surface: _Surface) -> Any:
+        """JSON body data with string leaves resolved to Sources (kept as plain data when constant)."""
+        if isinstance(data, dict):
+            return {str(k): self._json_template(v, path, surface) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self._json_template(v, path, surface) for v in data]
+        if isinstance(data, str) and TEMPLATE.search(data):
+            for match in TEMPLATE.finditer(data):
+                name = self._input_reference(match.group(1), surface)
+                if name is not None and name not in surface.inputs and match.group(1) not in self.secrets:
+                    head = match.group(1).partition(".")[0]
+                    if head not in self.bind_namespaces:
+                        surface.add_implied(self.report, name, "body", "string", True, "")
+            return self._template(data, path, inputs=surface)
+        return data
+
+    def _output(self, raw: Any, path: Pointer) -> Output:
+        if not raw:
+            return Output(kind="passthrough")
+        if not isinstance(raw, list):
+            self.report.error("outputParameters must be a list", path)
+            return Output(kind="passthrough")
+        if len(raw) == 1 and not raw[0].get("name"):
+            shape = raw[0]
+            if shape.get("mapping") in ("$", "$.") and not shape.get("properties") and not shape.get("items"):
+                if shape.get("type") in ("object", "array", None):
+                    return Output(kind="passthrough")
+            node = self._shape(shape, (*path, 0))
+        else:
+            props = {}
+            for i, item in enumerate(raw):
+                name = item.get("name")
+                if not isinstance(name, str) or not name:
+                    self.report.error("with several outputParameters, each needs a 'name'", (*path, i))
+                    continue
+                props[name] = self._shape(item, (*path, i))
+            node = {"type": "object", "properties": props}
+        return Output(kind="mapped", shape=node, json_schema=_output_schema(node))
+
+    def _shape(self, raw: dict[str, Any], path: Pointer) -> dict[str, Any]:
+        kind = raw.get("type", "string")
+        if kind not in ("string", "number", "integer", "boolean", "object", "array"):
+            self.report.error(f"output type {kind!r} is unknown", (*path, "type"))
+            kind = "string"
+        if "value" in raw and "mapping" not in raw:
+            self.report.unsupported("static output 'value' (mock outputs)", (*path, "value"))
+        node: dict[str, Any] = {"type": kind}
+        mapping = raw.get("mapping")
+        if mapping is not None:
+            if not isinstance(mapping, str) or not mapping.startswith("$"):
+                self.report.error(f"mapping {mapping!r} must be a JSONPath starting with '$'", (*path, "mapping"))
+            else:
+                node["mapping"] = "$" if mapping in ("$", "$.") else mapping
+        if kind == "object" and raw.get("properties"):
+            node["properties"] = {
+                str(k): self._shape(v if isinstance(v, dict) else {}, (*path, "properties", k))
+                for k, v in raw["properties"].items()
+            }
+        if kind == "array" and isinstance(raw.get("items"), dict):
+            node["items"] = self._shape(raw["items"], (*path, "items"))
+        return node
+
+    # ------------------------------------------------------------------ REST
+    def _rest(self, exposes: dict[str, Any], path: Pointer) -> RestAdapter | None:
+        if exposes.get("authentication"):
+            self.report.unsupported("inbound authentication on the REST adapter", (*path, "authentication"))
+        namespace = _text(exposes.get("namespace"))
+        routes: list[RestRoute] = []
+        seen: dict[tuple[str, str], Pointer] = {}
+        names = Namer()
+        for r_index, resource in enumerate(exposes.get("resources") or []):
+            r_path: Pointer = (*path, "resources", r_index)
+            if "forward" in resource:
+                self.report.unsupported("'forward' resources (proxying)", (*r_path, "forward"))
+                continue
+            spec_path = _text(resource.get("path"))
+            if not spec_path.startswith("/"):
+                self.report.error(f"REST path {spec_path!r} must start with '/'", (*r_path, "path"))
+                continue
+            if spec_path == RESERVED_REST_PREFIX or spec_path.startswith(RESERVED_REST_PREFIX + "/"):
+                self.report.error(
+                    f"REST paths under {RESERVED_REST_PREFIX}/ are reserved for the adapter's own endpoints",
+                    (*r_path, "path"),
+                )
+                continue
+            route_vars = Namer()
+            var_of: dict[str, str] = {}
+
+            def to_route(match: re.Match[str]) -> str:
+                name = (match.group(1) or match.group(2) or "").strip()
+                if name not in var_of:
+                    var_of[name] = route_vars.take(identifier(name, fallback="p"))
+                return "{" + var_of[name] + "}"
+
+            route_path = PLACEHOLDER.sub(to_route, spec_path)
+            for o_index, op in enumerate(resource.get("operations") or []):
+                o_path: Pointer = (*r_path, "operations", o_index)
+                method = str(op.get("method", "GET")).upper()
+                key = (route_path, method)
+                if key in seen:
+                    self.report.error(
+                        f"{method} {spec_path} is defined twice (first at line {self.report.position(seen[key])[0]})",
+                        (*o_path, "method"),
+                    )
+                    continue
+                seen[key] = (*o_path, "method")
+                surface = _Surface(kind="rest", namespace=namespace, path=o_path)
+                for name, var in var_of.items():
+                    surface.inputs[name] = Input(name, "path", "string", True, "", route_var=var)
+                for source_list, base in (
+                    (resource.get("inputParameters") or [], (*r_path, "inputParameters")),
+                    (op.get("inputParameters") or [], (*o_path, "inputParameters")),
+                ):
+                    for i, raw in enumerate(source_list):
+                        self._declare_rest_input(raw, (*base, i), surface, var_of)
+                call = self._call(op, o_path, surface)
+                if call is None:
+                    continue
+                summary = _text(op.get("label")) or _text(op.get("description")) or call.operation.description
+                routes.append(
+                    RestRoute(
+                        name=names.take(identifier(_text(op.get("name")) or f"{method}_{spec_path}", fallback="op")),
+                        method=method,
+                        path=route_path,
+                        spec_path=spec_path,
+                        summary=summary.split("\n")[0][:120],
+                        description=_text(op.get("description")) or _text(resource.get("description")),
+                        inputs=tuple(surface.inputs.values()),
+                        call=call,
+                        accepts_body=call.body is not None and call.body.kind in ("passthrough", "params")
+                        or any(i.location == "body" for i in surface.inputs.values()),
+                    )
+                )
+        if not routes and not self.report.errors:
+            self.report.error("the REST adapter has no operations", (*path, "resources"))
+        return RestAdapter(
+            namespace=namespace,
+            port=int(exposes.get("port") or 8080),
+            address=_text(exposes.get("address")) or "127.0.0.1",
+            description=_text(exposes.get("description")),
+            routes=tuple(routes),
+        )
+
+    def _declare_rest_input(self, raw: dict[str, Any], path: Pointer, surface: _Surface, var_of: dict[str, str]) -> None:
+        name = raw["name"]
+        location = raw.get("in", "query")
+        if location == "cookie":
+            self.report.unsupported("cookie inputs", (*path, "in"))
+            return
+        if location not in ("path", "query", "header", "body"):
+            self.report.error(f"input location {location!r} is unknown; use path, query, header or body", (*path, "in"))
+            return
+        if location == "path" and name not in var_of:
+            self.report.error(f"path input {name!r} does not appear in the resource path", path)
+            return
+        if "value" in raw:
+            self.report.unsupported("static 'value' on exposed inputs (set it in 'with' instead)", (*path, "value"))
+        surface.inputs[name] = Input(
+            name=name,
+            location=location,
+            type=_json_type(raw.get("type")),  # type: ignore[arg-type]
+            required=bool(raw.get("required", location == "path")),
+            description=_text(raw.get("description")),
+            pattern=raw.get("pattern") if isinstance(raw.get("pattern"), str) else None,
+            route_var=var_of.get(name, ""),
+        )
+        if raw.get("pattern"):
+            try:
+                re.compile(raw["pattern"])
+            except re.error as exc:
+                self.report.error(f"pattern is not a valid regular expression: {exc}", (*path, "pattern"))
+
+    # ------------------------------------------------------------------ MCP
+    def _mcp(self, exposes: dict[str, Any], path: Pointer) -> McpAdapter | None:
+        for key in ("resources", "prompts"):
+            if exposes.get(key):
+                self.report.unsupported(f"MCP {key}", (*path, key))
+        if exposes.get("authentication"):
+            self.report.unsupported(
+                "inbound authentication declared in the spec (set ADAPTER_MCP_TOKEN instead)", (*path, "authentication")
+            )
+        transport = exposes.get("transport", "http")
+        if transport not in ("http", "stdio"):
+            self.report.error(f"MCP transport {transport!r} is unknown; use 'http' or 'stdio'", (*path, "transport"))
+            return None
+        namespace = _text(exposes.get("namespace"))
+        tools: list[McpTool] = []
+        seen: dict[str, Pointer] = {}
+        for t_index, raw in enumerate(exposes.get("tools") or []):
+            t_path: Pointer = (*path, "tools", t_index)
+            name = raw["name"]
+            if name in seen:
+                self.report.error(
+                    f"tool {name!r} is defined twice (first at line {self.report.position(seen[name])[0]})", (*t_path, "name")
+                )
+                continue
+            seen[name] = (*t_path, "name")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", name):
+                self.report.error("MCP tool names may use only letters, digits, '_', '-' and '.' (1-128 characters)", (*t_path, "name"))
+                continue
+            tool = self._tool(raw, t_path, namespace)
+            if tool is not None:
+                tools.append(tool)
+        if not tools and not self.report.errors:
+            self.report.error("the MCP adapter has no tools", (*path, "tools"))
+        port = exposes.get("port")
+        if transport == "http" and not isinstance(port, int):
+            self.report.error("an MCP adapter with transport http needs a 'port'", path)
+        return McpAdapter(
+            namespace=namespace,
+            port=port if isinstance(port, int) else None,
+            address=_text(exposes.get("address")) or "127.0.0.1",
+            transport=transport,
+            description=_text(exposes.get("description")),
+            tools=tuple(tools),
+        )
+
+    def _tool(self, raw: dict[str, Any], path: Pointer, namespace: str) -> McpTool | None:
+        surface = _Surface(kind="mcp", namespace=namespace, path=path)
+        for i, param in enumerate(raw.get("inputParameters") or []):
+            p_path = (*path, "inputParameters", i)
+            pname = param["name"]
+            if pname in surface.inputs:
+                self.report.error(f"input {pname!r} is declared twice", p_path)
+                continue
+            if pname == "body":
+                self.report.error("'body' is reserved for the request body argument; rename the input", p_path)
+                continue
+            surface.inputs[pname] = Input(
+                name=pname,
+                location="argument",
+                type=_json_type(param.get("type")),  # type: ignore[arg-type]
+                required=bool(param.get("required", True)),
+                description=_text(param.get("description")),
+                pattern=param.get("pattern") if isinstance(param.get("pattern"), str) else None,
+            )
+        call = self._call(raw, path, surface)
+        if call is None:
+            return None
+        hints = raw.get("hints")
+        annotations = self._annotations(hints, call.operation.method, (*path, "hints"))
+        body_argument = call.body is not None and call.body.kind == "passthrough"
+        inputs = tuple(surface.inputs.values())
+        return McpTool(
+            name=raw["name"],
+            title=_text(raw.get("label")) or _title(raw["name"], _text(raw.get("description"))),
+            description=_text(raw.get("description")) or call.operation.description or raw["name"],
+            inputs=inputs,
+            input_schema=_input_schema(inputs, body_argument),
+            output_schema=call.output.json_schema,
+            annotations=annotations,
+            call=call,
+            body_argument=body_argument,
+        )
+
+    def _annotations(self, hints: Any, method: str, path: Pointer) -> Annotations:
+        if not isinstance(hints, dict):
+            safe = method in ("GET", "HEAD")
+            return Annotations(
+                read_only=safe,
+                destructive=method in ("DELETE", "PUT", "PATCH"),
+                idempotent=method in ("GET", "HEAD", "PUT", "DELETE"),
+                open_world=True,
+            )
+        read_only = bool(hints.get("readOnly", False))
+        destructive = bool(hints.get("destructive", True))
+        if read_only and hints.get("destructive") is True:
+            self.report.error("hints say both readOnly and destructive; a read-only tool cannot destroy anything", path)
+        if read_only and "destructive" not in hints:
+            destructive = False
+        if method == "GET" and not read_only:
+            self.report.warning("a GET operation is exposed with readOnly false; agents will treat it as a write", path)
+        return Annotations(
+            read_only=read_only,
+            destructive=destructive,
+            idempotent=bool(hints.get("idempotent", False)),
+            open_world=bool(hints.get("openWorld", True)),
+        )
+
+
+def _title(name: str, description: str) -> str:
+    if description and len(description) <= 60 and "\n" not in description:
+        return description
+    return name
+
+
+def _template_secrets(template: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(template, Source):
+        found.update(template.secrets)
+    elif isinstance(template, dict):
+        for v in template.values():
+            found |= _template_secrets(v)
+    elif isinstance(template, list):
+        for v in template:
+            found |= _template_secrets(v)
+    return found
+
+
+def input_json_schema(item: Input) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": item.type}
+    if item.description:
+        schema["description"] = item.description
+    if item.pattern and item.type == "string":
+        schema["pattern"] = item.pattern
+    return schema
+
+
+def _input_schema(inputs: tuple[Input, ...], body_argument: bool) -> dict[str, Any]:
+    properties = {i.name: input_json_schema(i) for i in inputs}
+    if body_argument:
+        properties["body"] = {
+            "type": "object",
+            "description": "JSON request body sent to the upstream API as-is.",
+        }
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    required = [i.name for i in inputs if i.required]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
+
+
+def _output_schema(node: dict[str, Any]) -> dict[str, Any]:
+    """MCP outputSchema for a mapped output; the root is always an object (arrays/scalars wrapped)."""
+
+    def schema(n: dict[str, Any]) -> dict[str, Any]:
+        kind = n["type"]
+        if kind == "object":
+            out: dict[str, Any] = {"type": ["object", "null"]}
+            if n.get("properties"):
+                out["properties"] = {k: schema(v) for k, v in n["properties"].items()}
+            return out
+        if kind == "array":
+            out = {"type": ["array", "null"]}
+            if n.get("items"):
+                out["items"] = schema(n["items"])
+            return out
+        return {"type": [kind, "null"]}
+
+    if node["type"] == "object":
+        root = schema(node)
+        root["type"] = "object"
+        return root
+    key = "items" if node["type"] == "array" else "value"
+    return {"type": "object", "properties": {key: schema(node)}, "required": [key]}
+
+
+def resolve(data: dict[str, Any], report: Report, spec_path: Path) -> Capability | None:
+    return Resolver(data, report, spec_path).resolve()

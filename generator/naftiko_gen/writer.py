@@ -1,0 +1,84 @@
+"""Stage 5: write a rendered project atomically, or compare it with what is on disk.
+
+The whole tree is written to a temporary sibling directory first and then swapped into
+place with renames, so a failed or interrupted build never leaves a half-written output
+and the previous output stays byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .renderer import RenderedFile
+
+_BACKUP_SUFFIX = ".naftiko-old"
+
+
+def write_tree(target: Path, files: list[RenderedFile]) -> None:
+    """Replace *target* with exactly *files*."""
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _recover(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        for item in files:
+            path = staging.joinpath(*item.path.parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(item.content)
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(staging, 0o755)
+        backup = target.with_name(target.name + _BACKUP_SUFFIX)
+        if target.exists():
+            os.replace(target, backup)
+        os.replace(staging, target)
+        if backup.exists():
+            shutil.rmtree(backup)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _recover(target: Path) -> None:
+    """Finish or undo a swap that a crash interrupted between its two renames."""
+    backup = target.with_name(target.name + _BACKUP_SUFFIX)
+    if backup.exists():
+        if target.exists():
+            shutil.rmtree(backup)
+        else:
+            os.replace(backup, target)
+
+
+def diff_tree(target: Path, files: list[RenderedFile]) -> str:
+    """A unified diff from what is on disk under *target* to *files*; empty when identical."""
+    expected = {str(f.path): f.content for f in files}
+    actual: dict[str, str] = {}
+    if target.is_dir():
+        for path in sorted(target.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+                rel = path.relative_to(target).as_posix()
+                if rel.startswith((".pytest_cache", ".ruff_cache")) or ".egg-info" in rel:
+                    continue
+                try:
+                    actual[rel] = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    actual[rel] = "<binary file>\n"
+    chunks: list[str] = []
+    for name in sorted(set(expected) | set(actual)):
+        old, new = actual.get(name), expected.get(name)
+        if old == new:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"a/{name}" if old is not None else "/dev/null",
+                tofile=f"b/{name}" if new is not None else "/dev/null",
+            )
+        )
+    return "".join(chunks)
