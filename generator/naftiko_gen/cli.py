@@ -141,3 +141,12 @@ def check(specs: tuple[str, ...], output: Path, strict: bool, quiet: bool) -> No
         elif not quiet:
             click.echo(f"{analysis.path}: {target}/ is up to date")
     sys.exit(1 if drift else 0)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def mock(ctx: click.Context) -> None:
+    """Serve a simulated upstream for a spec (see 'naftiko-gen mock --help')."""
+    from .mock import mock_command  # aiohttp is only needed here
+
+    mock_command.main(args=ctx.args, prog_name="naftiko-gen mock", standalone_mode=True)

@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -41,7 +42,9 @@ CLIENT: web.AppKey[UpstreamClient] = web.AppKey("client", UpstreamClient)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 READY_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("ready_cache", dict)
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The id of the request being handled (each aiohttp request runs in its own task/context).
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _READY_TTL = 5.0
 
 
@@ -175,7 +178,7 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "request_id": request.get("request_id", ""),
+        "request_id": REQUEST_ID.get(),
     }
     body.update(extra)
     return web.Response(
@@ -279,9 +282,7 @@ def _handler(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         inputs, body = await _gather(route, request)
         client = request.app[CLIENT]
-        upstream = await client.send(
-            route.call, inputs, request_id=request["request_id"], raw_body=body
-        )
+        upstream = await client.send(route.call, inputs, request_id=REQUEST_ID.get(), raw_body=body)
         return _respond(route, upstream)
 
     handle.__name__ = route.name
@@ -292,7 +293,8 @@ def _handler(route: Route) -> Handler:
 async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem+json for every failure, and one access-log line per request."""
     incoming = request.headers.get("X-Request-Id", "")
-    request["request_id"] = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    REQUEST_ID.set(request_id)
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -323,19 +325,14 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
         )
     except asyncio.CancelledError:
         raise
-    except (
-        Exception
-    ):  # noqa: BLE001 - the caller gets a problem document, the log gets the traceback
+    except Exception:  # the caller gets a problem document, the log gets the traceback
         log.exception(
-            "unhandled error in %s %s (request %s)",
-            request.method,
-            request.path,
-            request["request_id"],
+            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
         )
         response = problem(
             request, 500, "Internal error", "the adapter failed; see its log for the request id"
         )
-    response.headers["X-Request-Id"] = request["request_id"]
+    response.headers["X-Request-Id"] = request_id
     _log_access(request, response.status, time.perf_counter() - started)
     return response
 
@@ -349,11 +346,13 @@ def _log_access(request: web.Request, status: int, seconds: float) -> None:
                 "path": request.path,
                 "status": status,
                 "ms": round(seconds * 1000, 2),
-                "request_id": request["request_id"],
+                "request_id": REQUEST_ID.get(),
             }
         )
     else:
-        line = f'{request.method} {request.path} {status} {seconds * 1000:.1f}ms id={request["request_id"]}'
+        line = (
+            f"{request.method} {request.path} {status} {seconds * 1000:.1f}ms id={REQUEST_ID.get()}"
+        )
     access_log.info(line)
 
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 import uvicorn
-from mcp.server.transport_security import TransportSecuritySettings
+from aiohttp import web
 from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
 
 from .client import UpstreamClient
 from .mcp_server import create_server
