@@ -322,9 +322,9 @@ class Capability:
 
     @property
     def serve_imports(self) -> str:
-        names = ["Listen", "StartupError"]
+        names = ["StartupError"]
         if self.rest or self.mcp_http:
-            names.append("run_servers")
+            names += ["Listen", "run_servers"]
         if self.mcp:
             names.append("run_stdio")
         return ", ".join(sorted(names))

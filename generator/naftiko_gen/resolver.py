@@ -67,6 +67,10 @@ class _Surface:
     namespace: str
     inputs: dict[str, Input] = field(default_factory=dict)
     path: Pointer = ()
+    # While a call's body template is resolved: `with` values by key, and whether unknown
+    # placeholders become implied inputs (the catalog's `{{tools.x}}` bodies).
+    with_sources: dict[str, Source] = field(default_factory=dict)
+    imply: bool = False
 
     def add_implied(self, report: Report, name: str, location: str, type_: str, required: bool, description: str) -> Input:
         if self.kind == "mcp":
@@ -97,6 +101,7 @@ class Resolver:
         self.secrets: dict[str, Secret] = {}
         self.bind_namespaces: set[str] = set()
         self.upstreams: dict[str, Upstream] = {}
+        self.raw_formats: dict[str, str] = {}  # operation key -> outputRawFormat
 
     # ------------------------------------------------------------------ entry point
     def resolve(self) -> Capability | None:
@@ -340,7 +345,11 @@ class Resolver:
             params[param.name] = param
         for name in path_params:
             declared = params.get(name)
-            if declared is None:
+            head, _, tail = name.partition(".")
+            if declared is None and (name in self.secrets or (tail and head in self.bind_namespaces and tail in self.secrets)):
+                # {{env.VAR}} / {{VAR}} in a path: a configuration value, not a caller input.
+                params[name] = UpstreamParam(name, "path", True, "string", "", template="{{" + name + "}}")
+            elif declared is None:
                 params[name] = UpstreamParam(name, "path", True, "string", "")
             elif declared.location != "path":
                 self.report.error(
@@ -355,6 +364,7 @@ class Resolver:
                     (*path, "inputParameters"),
                 )
         body = self._body(op.get("body"), (*path, "body")) if "body" in op else None
+        self.raw_formats[f"{namespace}.{op['name']}"] = str(op.get("outputRawFormat") or "json")
         base = constant(op["name"]) if upstream_index == 0 else constant(f"{namespace}_{op['name']}")
         return UpstreamOperation(
             namespace=namespace,
@@ -465,6 +475,14 @@ class Resolver:
         if surface is not None and name is not None:
             if name in surface.inputs:
                 return ("input", name)
+            bound = surface.with_sources.get(name)
+            if bound is not None and bound.kind in ("input", "secret"):
+                return (bound.kind, bound.value)
+            if bound is not None and bound.kind == "literal":
+                return ("text", "" if bound.value is None else str(bound.value))
+            if surface.imply:
+                surface.add_implied(self.report, name, "body", "string", True, "")
+                return ("input", name)
             self.report.error(
                 f"{{{{{expr}}}}} refers to input {name!r}, which is not an input here; "
                 "declare it in inputParameters",
@@ -557,19 +575,28 @@ class Resolver:
             self.report.error("'with' must map parameter names to values", (*path, "with"))
             return None
         by_name = {p.name: p for p in operation.params}
-        # Inputs referenced by `with` that the surface lacks but the operation has become implied inputs.
+        body_vars = _template_names(operation.body.template if operation.body else None, surface)
+        # Inputs referenced by `with` that the surface lacks but the operation uses (as a parameter
+        # or in its body template) become implied inputs.
         for key, value in with_map.items():
             if isinstance(value, str) and not TEMPLATE.search(value) and "." in value:
                 name = self._input_reference(value, surface)
-                if name is not None and name not in surface.inputs and name in by_name:
+                if name is None or name in surface.inputs:
+                    continue
+                if name in by_name:
                     p = by_name[name]
                     surface.add_implied(self.report, name, self._implied_location(p, surface), p.type, p.required, p.description)
+                elif name in body_vars or key in body_vars:
+                    surface.add_implied(self.report, name, self._implied_location(UpstreamParam(name, "body", True, "string", ""), surface), "string", True, "")
         args: list[tuple[str, Source]] = []
         extra: list[tuple[str, Source]] = []
         for key, value in with_map.items():
             source = self._with_value(value, (*path, "with", key), surface)
+            surface.with_sources[key] = source
             if key in by_name:
                 args.append((key, source))
+            elif key in body_vars:
+                continue  # consumed by the body template
             else:
                 self.report.warning(
                     f"'with' sets {key!r}, which {operation.key} does not declare; "
@@ -598,8 +625,17 @@ class Resolver:
                 self.report, param.name, self._implied_location(param, surface), param.type, param.required, param.description
             )
             args.append((param.name, Source(kind="input", value=param.name)))
+        surface.imply = True
         body = self._call_body(operation, path, surface)
+        surface.imply = False
         output = self._output(raw.get("outputParameters"), (*path, "outputParameters"))
+        fmt = self.raw_formats.get(operation.key, "json")
+        if output.kind == "mapped" and fmt != "json":
+            shape = output.shape or {}
+            if shape.get("type") == "string" and shape.get("mapping") == "$":
+                output = Output(kind="passthrough")  # the whole non-JSON body, as text
+            else:
+                self.report.unsupported(f"JSONPath outputs over outputRawFormat {fmt!r}", (*path, "outputParameters"))
         return Call(operation=operation, args=tuple(args), extra_query=tuple(extra), body=body, output=output)
 
     def _implied_location(self, param: UpstreamParam, surface: _Surface) -> str:
@@ -632,12 +668,6 @@ class Resolver:
         if isinstance(data, list):
             return [self._json_template(v, path, surface) for v in data]
         if isinstance(data, str) and TEMPLATE.search(data):
-            for match in TEMPLATE.finditer(data):
-                name = self._input_reference(match.group(1), surface)
-                if name is not None and name not in surface.inputs and match.group(1) not in self.secrets:
-                    head = match.group(1).partition(".")[0]
-                    if head not in self.bind_namespaces:
-                        surface.add_implied(self.report, name, "body", "string", True, "")
             return self._template(data, path, inputs=surface)
         return data
 
@@ -909,6 +939,22 @@ def _title(name: str, description: str) -> str:
     if description and len(description) <= 60 and "\n" not in description:
         return description
     return name
+
+
+def _template_names(template: Any, surface: _Surface) -> set[str]:
+    """Input names referenced by ``{{...}}`` placeholders anywhere in a body template."""
+    found: set[str] = set()
+    if isinstance(template, str):
+        for match in TEMPLATE.finditer(template):
+            parts = match.group(1).split(".")
+            found.add(parts[-1])
+    elif isinstance(template, dict):
+        for value in template.values():
+            found |= _template_names(value, surface)
+    elif isinstance(template, list):
+        for value in template:
+            found |= _template_names(value, surface)
+    return found
 
 
 def _template_secrets(template: Any) -> set[str]:

@@ -52,6 +52,8 @@ def _upstream(call: Call, inputs: dict[str, Any], secrets: dict[str, str]) -> tu
         value = values.get(param.name)
         if param.location == "path":
             path = path.replace("{" + param.name + "}", quote(_text(value), safe=""))
+        elif param.location == "query" and isinstance(value, list):
+            query[param.name] = _text(value[0])  # repeated parameter: the first value
         elif param.location == "query" and value is not None:
             query[param.name] = _text(value)
     return path, query
@@ -76,6 +78,8 @@ def rest_cases(cap: Capability) -> list[tuple[Any, ...]]:
             value = inputs[item.name]
             if item.location == "path":
                 path = path.replace("{" + item.route_var + "}", quote(_text(value), safe=""))
+            elif item.location == "query" and isinstance(value, list):
+                query[item.name] = ",".join(_text(v) for v in value)
             elif item.location == "query":
                 query[item.name] = _text(value)
             elif item.location == "header":

@@ -222,7 +222,9 @@ class UpstreamClient:
             value = values.get(param.name)
             if value is None:
                 continue
-            if param.location == "query":
+            if param.location == "query" and isinstance(value, list):
+                query.extend((param.name, _as_text(item)) for item in value)  # repeated: ?a=1&a=2
+            elif param.location == "query":
                 query.append((param.name, _as_text(value)))
             elif param.location == "header":
                 text = _as_text(value)

@@ -289,19 +289,19 @@ TOOLS: dict[str, ToolBinding] = {
 TOOL_LIST = [binding.tool for binding in TOOLS.values()]
 
 
-def _text_result(data: Any, *, is_error: bool = False) -> CallToolResult:
-    # structuredContent is always an object (2025-11-25 clients reject anything else).
-    structured = (
-        data
-        if isinstance(data, dict)
-        else {"items": data} if isinstance(data, list) else {"value": data}
-    )
+def _result(data: Any, structured: dict[str, Any]) -> CallToolResult:
+    """A successful result: the JSON as text, and as structuredContent (always an object)."""
     text = json.dumps(data, ensure_ascii=False)
     return CallToolResult(
-        content=[TextContent(type="text", text=text)],
-        structured_content=structured,
-        is_error=is_error,
+        content=[TextContent(type="text", text=text)], structured_content=structured
     )
+
+
+def _wrap(data: Any) -> dict[str, Any]:
+    # 2025-11-25 clients accept only an object as structuredContent: wrap arrays and scalars.
+    if isinstance(data, dict):
+        return data
+    return {"items": data} if isinstance(data, list) else {"value": data}
 
 
 def tool_error(status: int, error: str, *, retryable: bool, detail: Any = None) -> CallToolResult:
@@ -376,7 +376,8 @@ def create_server(client: UpstreamClient) -> Server:
                     detail=_decode(response.body),
                 )
             outcome = "ok"
-            return _text_result(_decode(response.body))
+            data = _decode(response.body)
+            return _result(data, _wrap(data))
         finally:
             # Tool name, duration and outcome only: argument values may be secret.
             log.info(

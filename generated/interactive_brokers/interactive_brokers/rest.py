@@ -213,6 +213,8 @@ def _coerce(item: Input, raw: Any) -> Any:
                 f"{item.location} parameter {item.name!r} does not match {item.pattern!r}"
             )
         return raw
+    if isinstance(raw, list) and kind == "array":
+        return raw
     expected: dict[str, type | tuple[type, ...]] = {
         "string": str,
         "integer": int,
@@ -256,6 +258,15 @@ async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], A
     for item in route.inputs:
         if item.location == "path":
             raw: Any = request.match_info.get(item.route_var)
+        elif item.location == "query" and item.type == "array":
+            # Arrays: repeated (?a=1&a=2), comma-separated (?a=1,2) or a JSON array.
+            values = request.query.getall(item.name, [])
+            if len(values) == 1 and values[0].startswith("["):
+                raw = values[0]
+            elif len(values) == 1:
+                raw = [v for v in values[0].split(",") if v]
+            else:
+                raw = values or None
         elif item.location == "query":
             raw = request.query.get(item.name)
         elif item.location == "header":
