@@ -3,6 +3,7 @@ request each one must produce (method, path, query)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,21 @@ _SAMPLE_BY_TYPE: dict[str, Any] = {
 
 
 def sample_value(item: Input, index: int) -> Any:
-    return _SAMPLE_BY_TYPE.get(item.type, f"v{index}")
+    if item.type != "string":
+        return _SAMPLE_BY_TYPE.get(item.type, f"v{index}")
+    if not item.pattern:
+        return f"v{index}"
+    # A value that satisfies the input's pattern: its first literal alternative, or a guess.
+    literal = re.match(r"\^?\(?([A-Za-z0-9_.-]+)", item.pattern)
+    candidates = [literal.group(1)] if literal else []
+    candidates += [f"v{index}", "a", "1", "abc", "A1", "2024-01-01", "a@example.com"]
+    for candidate in candidates:
+        try:
+            if re.search(item.pattern, candidate):
+                return candidate
+        except re.error:
+            break
+    return f"v{index}"
 
 
 def _text(value: Any) -> str:

@@ -286,9 +286,7 @@ async def test_crlf_in_values_is_encoded_not_injected(
     adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     evil = "1\r\nX-Injected: yes\r\n\r\nGET /evil HTTP/1.1"
-    target = (
-        f"/iserver/marketdata/history?conid={quote(evil, safe='')}&period=1d&bar={quote(evil)}"
-    )
+    target = f"/iserver/marketdata/history?conid={quote(evil, safe='')}&period=1d&bar={quote(evil)}"
     async with http.get(url(adapter, target)) as response:
         assert response.status == 200
     async with http.get(url(adapter, f"/portfolio/{quote(evil, safe='')}/summary")) as response:
@@ -454,7 +452,9 @@ async def test_upstream_204_passes_through(
         assert await response.read() == b""
 
 
-async def test_upstream_down_is_502(down_adapter: AdapterProcess, http: aiohttp.ClientSession) -> None:
+async def test_upstream_down_is_502(
+    down_adapter: AdapterProcess, http: aiohttp.ClientSession
+) -> None:
     for method, target in (
         ("GET", "/iserver/accounts"),
         ("POST", "/iserver/account/U1/orders"),

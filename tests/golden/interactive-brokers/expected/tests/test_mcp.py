@@ -1,0 +1,91 @@
+"""In-process tests of the MCP server against the fake upstream (one per tool)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from interactive_brokers.client import UpstreamClient
+from interactive_brokers.mcp_server import TOOLS, create_server
+from interactive_brokers.settings import Settings
+
+from .conftest import FakeUpstream
+
+# (tool, arguments, upstream method, upstream path)
+CASES = [
+    ("getauthstatus", {"body": {"sample": True}}, "POST", "/iserver/auth/status"),
+    ("getaccounts", {}, "GET", "/iserver/accounts"),
+    (
+        "placeorder",
+        {"accountId": "v1", "body": {"sample": True}},
+        "POST",
+        "/iserver/account/v1/orders",
+    ),
+    ("getliveorders", {}, "GET", "/iserver/account/orders"),
+    ("getpositions", {"accountId": "v1", "pageId": "v2"}, "GET", "/portfolio/v1/positions/v2"),
+    ("getaccountsummary", {"accountId": "v1"}, "GET", "/portfolio/v1/summary"),
+    (
+        "getmarketdatasnapshot",
+        {"conids": "v1", "fields": "v2"},
+        "GET",
+        "/iserver/marketdata/snapshot",
+    ),
+    (
+        "getmarketdatahistory",
+        {"conid": "v1", "period": "v2", "bar": "v3"},
+        "GET",
+        "/iserver/marketdata/history",
+    ),
+    ("searchcontracts", {"body": {"sample": True}}, "POST", "/iserver/secdef/search"),
+]
+
+
+async def test_lists_every_tool(settings: Settings) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            tools = (await client.list_tools()).tools
+        assert [t.name for t in tools] == list(TOOLS)
+        for tool in tools:
+            assert tool.input_schema["type"] == "object"
+            assert tool.annotations is not None
+    finally:
+        await upstream_client.close()
+
+
+@pytest.mark.parametrize(("name", "arguments", "method", "up_path"), CASES)
+async def test_tool_reaches_upstream(
+    settings: Settings,
+    upstream: FakeUpstream,
+    name: str,
+    arguments: dict[str, Any],
+    method: str,
+    up_path: str,
+) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            result = await client.call_tool(name, arguments)
+        assert not result.is_error, result.content
+        assert isinstance(result.structured_content, dict)
+        sent = upstream.requests[-1]
+        assert sent.method == method
+        assert sent.path.endswith(up_path)
+    finally:
+        await upstream_client.close()
+
+
+async def test_bad_arguments_are_a_tool_error(settings: Settings, upstream: FakeUpstream) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            result = await client.call_tool(CASES[0][0], {**CASES[0][1], "no_such_argument": 1})
+        assert result.is_error
+        assert upstream.requests == []
+    finally:
+        await upstream_client.close()

@@ -1,0 +1,169 @@
+"""End-to-end tests of the REST adapter against the fake upstream (one per operation)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from interactive_brokers.client import UpstreamClient
+from interactive_brokers.rest import create_app
+from interactive_brokers.settings import Settings
+
+from .conftest import FakeUpstream
+
+# (operation, method, adapter path, query, headers, JSON body, upstream path, upstream query)
+CASES = [
+    (
+        "getauthstatus",
+        "POST",
+        "/iserver/auth/status",
+        {},
+        {},
+        {"sample": True},
+        "/iserver/auth/status",
+        {},
+    ),
+    ("getaccounts", "GET", "/iserver/accounts", {}, {}, None, "/iserver/accounts", {}),
+    (
+        "placeorder",
+        "POST",
+        "/iserver/account/v1/orders",
+        {},
+        {},
+        {"sample": True},
+        "/iserver/account/v1/orders",
+        {},
+    ),
+    (
+        "getliveorders",
+        "GET",
+        "/iserver/account/orders",
+        {},
+        {},
+        None,
+        "/iserver/account/orders",
+        {},
+    ),
+    (
+        "getpositions",
+        "GET",
+        "/portfolio/v1/positions/v2",
+        {},
+        {},
+        None,
+        "/portfolio/v1/positions/v2",
+        {},
+    ),
+    (
+        "getaccountsummary",
+        "GET",
+        "/portfolio/v1/summary",
+        {},
+        {},
+        None,
+        "/portfolio/v1/summary",
+        {},
+    ),
+    (
+        "getmarketdatasnapshot",
+        "GET",
+        "/iserver/marketdata/snapshot",
+        {"conids": "v1", "fields": "v2"},
+        {},
+        None,
+        "/iserver/marketdata/snapshot",
+        {"conids": "v1", "fields": "v2"},
+    ),
+    (
+        "getmarketdatahistory",
+        "GET",
+        "/iserver/marketdata/history",
+        {"conid": "v1", "period": "v2", "bar": "v3"},
+        {},
+        None,
+        "/iserver/marketdata/history",
+        {"conid": "v1", "period": "v2", "bar": "v3"},
+    ),
+    (
+        "searchcontracts",
+        "POST",
+        "/iserver/secdef/search",
+        {},
+        {},
+        {"sample": True},
+        "/iserver/secdef/search",
+        {},
+    ),
+]
+
+
+async def _client(settings: Settings) -> tuple[TestClient, UpstreamClient]:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    client = TestClient(TestServer(create_app(settings, upstream_client)))
+    await client.start_server()
+    return client, upstream_client
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "query", "headers", "body", "up_path", "up_query"), CASES
+)
+async def test_operation_reaches_upstream(
+    settings: Settings,
+    upstream: FakeUpstream,
+    name: str,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: object,
+    up_path: str,
+    up_query: dict[str, str],
+) -> None:
+    client, upstream_client = await _client(settings)
+    try:
+        response = await client.request(
+            method,
+            path,
+            params=query,
+            data=None if body is None else json.dumps(body),
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert response.status == 200, await response.text()
+        assert response.headers["X-Request-Id"]
+        sent = upstream.requests[-1]
+        assert sent.method == method
+        assert sent.path.endswith(up_path)
+        for key, value in up_query.items():
+            assert sent.query[key] == value
+        assert "Cookie" not in sent.headers
+    finally:
+        await client.close()
+        await upstream_client.close()
+
+
+async def test_unknown_path_is_problem_json(settings: Settings, upstream: FakeUpstream) -> None:
+    client, upstream_client = await _client(settings)
+    try:
+        response = await client.get("/no/such/path")
+        assert response.status == 404
+        assert response.content_type == "application/problem+json"
+        assert upstream.requests == []
+    finally:
+        await client.close()
+        await upstream_client.close()
+
+
+async def test_upstream_error_is_passed_through(settings: Settings, upstream: FakeUpstream) -> None:
+    upstream.status, upstream.payload = 418, {"error": "teapot"}
+    _, method, path, query, headers, body, _, _ = CASES[0]
+    client, upstream_client = await _client(settings)
+    try:
+        response = await client.request(method, path, params=query, headers=headers, json=body)
+        assert response.status == 418
+        assert await response.json() == {"error": "teapot"}
+    finally:
+        await client.close()
+        await upstream_client.close()

@@ -1,0 +1,68 @@
+"""In-process tests of the MCP server against the fake upstream (one per tool)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from minimal.client import UpstreamClient
+from minimal.mcp_server import TOOLS, create_server
+from minimal.settings import Settings
+
+from .conftest import FakeUpstream
+
+# (tool, arguments, upstream method, upstream path)
+CASES = [
+    ("ping", {}, "GET", "/ping"),
+]
+
+
+async def test_lists_every_tool(settings: Settings) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            tools = (await client.list_tools()).tools
+        assert [t.name for t in tools] == list(TOOLS)
+        for tool in tools:
+            assert tool.input_schema["type"] == "object"
+            assert tool.annotations is not None
+    finally:
+        await upstream_client.close()
+
+
+@pytest.mark.parametrize(("name", "arguments", "method", "up_path"), CASES)
+async def test_tool_reaches_upstream(
+    settings: Settings,
+    upstream: FakeUpstream,
+    name: str,
+    arguments: dict[str, Any],
+    method: str,
+    up_path: str,
+) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            result = await client.call_tool(name, arguments)
+        assert not result.is_error, result.content
+        assert isinstance(result.structured_content, dict)
+        sent = upstream.requests[-1]
+        assert sent.method == method
+        assert sent.path.endswith(up_path)
+    finally:
+        await upstream_client.close()
+
+
+async def test_bad_arguments_are_a_tool_error(settings: Settings, upstream: FakeUpstream) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            result = await client.call_tool(CASES[0][0], {**CASES[0][1], "no_such_argument": 1})
+        assert result.is_error
+        assert upstream.requests == []
+    finally:
+        await upstream_client.close()
