@@ -1,0 +1,82 @@
+"""The command line as users meet it: exit codes, messages, atomic builds and the drift gate."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from naftiko_gen.cli import main
+
+from .conftest import ROOT
+
+SEED = ROOT / "specs" / "interactive-brokers.yaml"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_validate_seed_ok() -> None:
+    result = _run("validate", str(SEED))
+    assert result.exit_code == 0, result.output
+    assert "warning: not valid against the official alpha2 schema" in result.output
+
+
+def test_validate_strict_fails_on_seed() -> None:
+    result = _run("validate", "--strict", str(SEED))
+    assert result.exit_code == 1
+    assert ": error: not valid against the official alpha2 schema" in result.output
+
+
+def test_validate_reports_file_line_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - type: rest\n    port: nope\n")
+    result = _run("validate", str(bad))
+    assert result.exit_code == 1
+    assert "bad.yaml:5:5: error: 'nope' is not of type 'integer'" in result.output
+
+
+def test_usage_error_exit_code() -> None:
+    assert _run("validate").exit_code == 2
+    assert _run("frobnicate").exit_code == 2
+
+
+def test_build_then_check_then_drift(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    result = _run("build", str(SEED), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "9 operations" in result.output and "9 tools" in result.output
+    assert _run("check", str(SEED), "-o", str(out)).exit_code == 0
+    client = out / "interactive_brokers" / "interactive_brokers" / "client.py"
+    client.write_text(client.read_text() + "# hand edit\n")
+    drift = _run("check", str(SEED), "-o", str(out))
+    assert drift.exit_code == 1
+    assert "+++ b/interactive_brokers/client.py" in drift.output
+    assert "-# hand edit" in drift.output
+
+
+def test_failed_build_leaves_previous_output_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    spec = tmp_path / "interactive-brokers.yaml"
+    shutil.copy(SEED, spec)
+    assert _run("build", str(spec), "-o", str(out)).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    spec.write_text(spec.read_text().replace("call: interactive-brokers.getaccounts", "call: interactive-brokers.nope"))
+    result = _run("build", str(spec), "-o", str(out))
+    assert result.exit_code == 1
+    assert "nothing was written" in result.output
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert before == after
+    assert sorted(p.name for p in out.iterdir()) == ["interactive_brokers"]
+
+
+def test_committed_generated_output_is_up_to_date() -> None:
+    result = _run("check", *sorted(str(p) for p in (ROOT / "specs").glob("*.yaml") if not p.name.endswith(".examples.yaml")), "-o", str(ROOT / "generated"))
+    assert result.exit_code == 0, result.output
+
+
+def test_version_and_help() -> None:
+    assert "naftiko-gen" in _run("--version").output
+    assert "naftiko-gen check" in _run("--help").output
