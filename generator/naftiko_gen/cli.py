@@ -143,10 +143,25 @@ def check(specs: tuple[str, ...], output: Path, strict: bool, quiet: bool) -> No
     sys.exit(1 if drift else 0)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
 @click.pass_context
 def mock(ctx: click.Context) -> None:
     """Serve a simulated upstream for a spec (see 'naftiko-gen mock --help')."""
     from .mock import mock_command  # aiohttp is only needed here
 
     mock_command.main(args=ctx.args, prog_name="naftiko-gen mock", standalone_mode=True)
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Build the IBKR adapters and run them against the simulated gateway (see 'naftiko-gen demo --help')."""
+    from .demo import demo_command
+
+    demo_command.main(args=ctx.args, prog_name="naftiko-gen demo", standalone_mode=True)
