@@ -411,9 +411,12 @@ class Resolver:
             return None
         if kind == "bearer":
             return Auth(kind="bearer", token=self._required_template(raw, "token", path))
-        if kind in ("basic", "digest"):
+        if kind == "digest":
+            self.report.unsupported("digest authentication", (*path, "type"))
+            return None
+        if kind == "basic":
             return Auth(
-                kind=kind,
+                kind="basic",
                 username=self._required_template(raw, "username", path),
                 password=self._required_template(raw, "password", path),
             )

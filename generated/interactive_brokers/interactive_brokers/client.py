@@ -161,7 +161,13 @@ def build_body(
     if body.kind == "passthrough":
         if raw is None:
             return None, None
-        return json.dumps(raw, separators=(",", ":")).encode(), body.content_type
+        try:
+            return (
+                json.dumps(raw, separators=(",", ":"), allow_nan=False).encode(),
+                body.content_type,
+            )
+        except ValueError:
+            raise InputError("the body holds a number outside the JSON range") from None
     raise AssertionError(f"unknown body kind {body.kind}")
 
 

@@ -239,9 +239,14 @@ async def _read_json(request: web.Request) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except ValueError:
         raise BadRequest("the request body is not valid JSON") from None
+
+
+def _reject_constant(token: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259), whatever Python's json module accepts.
+    raise ValueError(token)
 
 
 async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], Any]:
@@ -349,21 +354,21 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
 
 
 def _log_access(request: web.Request, status: int, seconds: float) -> None:
-    # The path only: query strings may carry secrets and are never logged.
+    # The raw (still percent-encoded) path only: query strings may carry secrets and are never
+    # logged, and encoded CR/LF cannot forge log lines.
+    path = request.raw_path.split("?", 1)[0]
     if request.app[SETTINGS].log_format == "json":
         line = json.dumps(
             {
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": status,
                 "ms": round(seconds * 1000, 2),
                 "request_id": REQUEST_ID.get(),
             }
         )
     else:
-        line = (
-            f"{request.method} {request.path} {status} {seconds * 1000:.1f}ms id={REQUEST_ID.get()}"
-        )
+        line = f"{request.method} {path} {status} {seconds * 1000:.1f}ms id={REQUEST_ID.get()}"
     access_log.info(line)
 
 

@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if settings.log_format == "json":
+        # JSON lines: the access log's message is already a JSON object; no text prefix.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access = logging.getLogger(f"{__package__}.access")
+        access.addHandler(handler)
+        access.propagate = False
     try:
         if args.command == "mcp":
             if args.transport == "stdio":
