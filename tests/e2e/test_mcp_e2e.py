@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,38 +492,60 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 # --------------------------------------------------------------------------- MCP Inspector CLI
 
 
-def _inspector_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = getattr(config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir(f"mcp-inspector-{INSPECTOR_VERSION}"))
-    return tmp_path_factory.mktemp("mcp-inspector")
+def _inspector_cache() -> Path:
+    """Where the Inspector is installed once and reused (outside the repo and pytest's tmp)."""
+    root = os.environ.get("NAFTIKO_E2E_NPM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "naftiko-gen-e2e"
+    )
+    return Path(root) / f"mcp-inspector-{INSPECTOR_VERSION}"
+
+
+def _install_inspector(npm: str, target: Path, scratch: Path) -> None:
+    """``npm install`` into *scratch*, then move it to *target* in one rename."""
+    command = [npm, "install", "--prefix", str(scratch), "--no-audit", "--no-fund"]
+    command += ["--ignore-scripts", "--fetch-retries=0", "--fetch-timeout=20000"]
+    command += [f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"]
+    try:
+        subprocess.run(command, capture_output=True, timeout=60, check=True, cwd=scratch)
+    except (subprocess.TimeoutExpired, subprocess.CalledProcessError, OSError) as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        pytest.skip(f"cannot install @modelcontextprotocol/inspector from npm: {exc}")
+    try:
+        scratch.rename(target)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not (target / "node_modules").is_dir():  # (a concurrent run may have won the race)
+            raise
 
 
 @pytest.fixture(scope="session")
-def inspector(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[list[str], dict[str, str]]:
-    """The Inspector CLI command and its environment (installed from npm on first use)."""
+def inspector(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, str]]:
+    """The Inspector CLI command and its environment (installed from npm on first use, into
+    ``$NAFTIKO_E2E_NPM_CACHE`` or ``~/.cache/naftiko-gen-e2e``; NAFTIKO_E2E_NO_NPM=1 skips)."""
     if os.environ.get("NAFTIKO_E2E_NO_NPM"):
         pytest.skip("NAFTIKO_E2E_NO_NPM is set")
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node/npm not installed: MCP Inspector CLI test skipped")
-    prefix = _inspector_dir(pytestconfig, tmp_path_factory)
-    binary = prefix / "node_modules" / ".bin" / "mcp-inspector"
-    if not binary.exists():
-        command = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
-        command += ["--ignore-scripts", "--fetch-retries=0", "--fetch-timeout=20000"]
-        command += [f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"]
-        try:
-            subprocess.run(command, capture_output=True, timeout=60, check=True, cwd=prefix)
-        except (subprocess.TimeoutExpired, subprocess.CalledProcessError, OSError) as exc:
-            pytest.skip(f"cannot install @modelcontextprotocol/inspector from npm: {exc}")
-        if not binary.exists():
+    prefix = _inspector_cache()
+    try:
+        _mkdir(prefix.parent)
+    except OSError:  # no writable cache: install for this session only
+        prefix = tmp_path_factory.mktemp("npm") / prefix.name
+    script = prefix / "node_modules" / ".bin" / "mcp-inspector"
+    if not script.exists():
+        scratch = Path(tempfile.mkdtemp(prefix=f".{prefix.name}-", dir=prefix.parent))
+        _install_inspector(npm, prefix, scratch)
+        if not script.exists():
             pytest.skip("the npm install of @modelcontextprotocol/inspector made no mcp-inspector")
     home = tmp_path_factory.mktemp("inspector-home")
     env = {**os.environ, "HOME": str(home), "MCP_INSPECTOR_SECRET_STORE": "memory"}
-    return [node, str(binary)], env
+    return [node, str(script)], env
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 async def _inspect(inspector: tuple[list[str], dict[str, str]], *args: str) -> tuple[int, Any, str]:
