@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from naftiko_gen.pipeline import analyse
 
 BASE = """\
@@ -71,15 +70,40 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "fragment"),
     [
-        ("call: api.get-item\n  - type: mcp", "call: api.get-itme\n  - type: mcp", 28, "has no operation 'get-itme'"),
-        ("      call: api.get-item\n      with:", "      call: nope.get-item\n      with:", 39, "no consumed namespace 'nope'"),
+        (
+            "call: api.get-item\n  - type: mcp",
+            "call: api.get-itme\n  - type: mcp",
+            28,
+            "has no operation 'get-itme'",
+        ),
+        (
+            "      call: api.get-item\n      with:",
+            "      call: nope.get-item\n      with:",
+            39,
+            "no consumed namespace 'nope'",
+        ),
         ("        id: tools.id", "        id: tools.ident", 41, "refers to input 'ident'"),
         ("token: '{{TOKEN}}'", "token: '{{MISSING}}'", 13, "{{MISSING}} is not declared in binds"),
         ("    port: 9090", "    port: 8080", 30, "port 8080 is already used"),
         ("    - path: /items/{id}", "    - path: /_adapter/items/{id}", 25, "reserved"),
-        ("    - name: get-item\n      description", "    - name: get item\n      description", 33, "MCP tool names may use only"),
-        ("      type: bearer", "      type: oauth1", 12, "not supported yet: oauth1 authentication"),
-        ("    baseUri: http://api.example.test", "    baseUri: ftp://api.example.test", 10, "does not match"),
+        (
+            "    - name: get-item\n      description",
+            "    - name: get item\n      description",
+            33,
+            "MCP tool names may use only",
+        ),
+        (
+            "      type: bearer",
+            "      type: oauth1",
+            12,
+            "not supported yet: oauth1 authentication",
+        ),
+        (
+            "    baseUri: http://api.example.test",
+            "    baseUri: ftp://api.example.test",
+            10,
+            "does not match",
+        ),
         ("    - path: /items/{id}", "    - path: /items", 27, "needs path parameter 'id'"),
     ],
 )
@@ -109,7 +133,9 @@ def test_duplicate_operation_names(tmp_path: Path) -> None:
         "      - name: get-item\n        method: GET\n      - name: get-item\n        method: POST\n",
     )
     errors = _errors(_check(tmp_path, text))
-    assert any("operation 'get-item' is defined twice" in m and line == 20 for line, m in errors), errors
+    assert any(
+        "operation 'get-item' is defined twice" in m and line == 20 for line, m in errors
+    ), errors
 
 
 def test_duplicate_rest_method_and_path(tmp_path: Path) -> None:
@@ -122,13 +148,19 @@ def test_duplicate_rest_method_and_path(tmp_path: Path) -> None:
 
 
 def test_hint_contradiction_is_an_error(tmp_path: Path) -> None:
-    text = BASE.replace("      description: Get an item\n", "      description: Get an item\n      hints:\n        readOnly: true\n        destructive: true\n")
+    text = BASE.replace(
+        "      description: Get an item\n",
+        "      description: Get an item\n      hints:\n        readOnly: true\n        destructive: true\n",
+    )
     errors = _errors(_check(tmp_path, text))
     assert any("both readOnly and destructive" in m and line == 35 for line, m in errors), errors
 
 
 def test_get_exposed_read_write_is_a_warning(tmp_path: Path) -> None:
-    text = BASE.replace("      description: Get an item\n", "      description: Get an item\n      hints:\n        readOnly: false\n")
+    text = BASE.replace(
+        "      description: Get an item\n",
+        "      description: Get an item\n      hints:\n        readOnly: false\n",
+    )
     analysis = _check(tmp_path, text)
     assert analysis.ok
     assert any(d.level == "warning" and "readOnly false" in d.message for d in analysis.diagnostics)
@@ -141,7 +173,9 @@ def test_unsupported_features_are_named(tmp_path: Path) -> None:
 
 
 def test_strict_turns_deviations_into_errors(tmp_path: Path) -> None:
-    text = BASE.replace("    namespace: api-rest\n", "    namespace: api-rest\n    description: REST adapter\n")
+    text = BASE.replace(
+        "    namespace: api-rest\n", "    namespace: api-rest\n    description: REST adapter\n"
+    )
     assert _check(tmp_path, text).ok
     strict = _check(tmp_path, text, strict=True)
     assert not strict.ok
@@ -154,9 +188,17 @@ def test_seed_deviations_are_exactly_three_families() -> None:
     assert analysis.ok
     official = [d.message for d in analysis.diagnostics if "official alpha2 schema" in d.message]
     families = {
-        "consumed-param-extras" if "'description'" in m and "'type'" in m else
-        "rest-description" if "('description' was unexpected)" in m else
-        "object-without-properties" if "'properties' is a required property" in m else m
+        (
+            "consumed-param-extras"
+            if "'description'" in m and "'type'" in m
+            else (
+                "rest-description"
+                if "('description' was unexpected)" in m
+                else (
+                    "object-without-properties" if "'properties' is a required property" in m else m
+                )
+            )
+        )
         for m in official
     }
     assert families == {"consumed-param-extras", "rest-description", "object-without-properties"}

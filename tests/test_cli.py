@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from naftiko_gen.cli import main
 
 from .conftest import ROOT
@@ -32,7 +31,9 @@ def test_validate_strict_fails_on_seed() -> None:
 
 def test_validate_reports_file_line_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - type: rest\n    port: nope\n")
+    bad.write_text(
+        "naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - type: rest\n    port: nope\n"
+    )
     result = _run("validate", str(bad))
     assert result.exit_code == 1
     assert "bad.yaml:5:5: error: 'nope' is not of type 'integer'" in result.output
@@ -63,7 +64,11 @@ def test_failed_build_leaves_previous_output_untouched(tmp_path: Path) -> None:
     shutil.copy(SEED, spec)
     assert _run("build", str(spec), "-o", str(out)).exit_code == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    spec.write_text(spec.read_text().replace("call: interactive-brokers.getaccounts", "call: interactive-brokers.nope"))
+    spec.write_text(
+        spec.read_text().replace(
+            "call: interactive-brokers.getaccounts", "call: interactive-brokers.nope"
+        )
+    )
     result = _run("build", str(spec), "-o", str(out))
     assert result.exit_code == 1
     assert "nothing was written" in result.output
@@ -73,7 +78,14 @@ def test_failed_build_leaves_previous_output_untouched(tmp_path: Path) -> None:
 
 
 def test_committed_generated_output_is_up_to_date() -> None:
-    result = _run("check", *sorted(str(p) for p in (ROOT / "specs").glob("*.yaml") if not p.name.endswith(".examples.yaml")), "-o", str(ROOT / "generated"))
+    result = _run(
+        "check",
+        *sorted(
+            str(p) for p in (ROOT / "specs").glob("*.yaml") if not p.name.endswith(".examples.yaml")
+        ),
+        "-o",
+        str(ROOT / "generated"),
+    )
     assert result.exit_code == 0, result.output
 
 

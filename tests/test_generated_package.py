@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
 
@@ -31,9 +30,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("case", CASES)
 def test_ruff_and_black_clean(built: dict[str, Path], case: str) -> None:
     project = built[case]
-    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project, capture_output=True, text=True)
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
-    black = subprocess.run([sys.executable, "-m", "black", "--check", "-q", "."], cwd=project, capture_output=True, text=True)
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert black.returncode == 0, black.stderr
 
 
@@ -55,5 +64,7 @@ def test_import_has_no_side_effects(built: dict[str, Path], case: str) -> None:
     project = built[case]
     package = next(p.name for p in project.iterdir() if (p / "__init__.py").exists())
     code = f"import {package}.client, {package}.operations, {package}.serve; print('ok')"
-    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env={"PATH": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env={"PATH": ""}
+    )
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr

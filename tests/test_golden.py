@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import diff_tree, write_tree
 
@@ -35,7 +34,9 @@ def test_generated_output_matches_golden(case: str, update_golden: bool) -> None
             shutil.rmtree(expected)
         write_tree(expected, files)
     diff = diff_tree(expected, files)
-    assert not diff, f"generated output differs from {expected} (run with --update-golden to accept):\n{diff}"
+    assert (
+        not diff
+    ), f"generated output differs from {expected} (run with --update-golden to accept):\n{diff}"
 
 
 def test_golden_cases_cover_seed_minimal_and_full() -> None:

@@ -14,7 +14,18 @@ from .conftest import ROOT
 def test_wheel_install_builds_the_seed(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
         check=True,
         timeout=300,
     )
@@ -25,10 +36,17 @@ def test_wheel_install_builds_the_seed(tmp_path: Path) -> None:
     # Dependencies come from this interpreter's site-packages (a plain path entry: its .pth
     # files, including the editable install of the checkout, are not processed).
     env_site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     Path(env_site, "parent-deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+        check=True,
+        timeout=300,
+    )
     # Run from an unrelated directory so nothing can come from the source checkout.
     work = tmp_path / "work"
     work.mkdir()
@@ -43,7 +61,10 @@ def test_wheel_install_builds_the_seed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     where = subprocess.run(
-        [str(python), "-c", "import naftiko_gen, sys; print(naftiko_gen.__file__)"], cwd=work, capture_output=True, text=True
+        [str(python), "-c", "import naftiko_gen, sys; print(naftiko_gen.__file__)"],
+        cwd=work,
+        capture_output=True,
+        text=True,
     )
     assert str(env_dir) in where.stdout
     assert (work / "out" / "interactive_brokers" / "interactive_brokers" / "rest.py").is_file()

@@ -27,7 +27,9 @@ def _report(analysis: Analysis, *, verbose: bool, quiet: bool) -> None:
             click.echo(f"{analysis.path}: {errors} error(s), {warnings} warning(s)", err=True)
 
 
-def _analyse_all(specs: tuple[str, ...], strict: bool, verbose: bool, quiet: bool) -> list[Analysis]:
+def _analyse_all(
+    specs: tuple[str, ...], strict: bool, verbose: bool, quiet: bool
+) -> list[Analysis]:
     results = []
     for spec in specs:
         analysis = analyse(spec, strict=strict)
@@ -51,10 +53,14 @@ def main() -> None:
     """Generate aiohttp REST adapters and MCP servers from Naftiko capability specs."""
 
 
-_strict = click.option("--strict", is_flag=True, help="Deviations from the official alpha2 schema are errors.")
+_strict = click.option(
+    "--strict", is_flag=True, help="Deviations from the official alpha2 schema are errors."
+)
 _verbose = click.option("-v", "--verbose", is_flag=True, help="Say more.")
 _quiet = click.option("-q", "--quiet", is_flag=True, help="Errors only.")
-_specs = click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+_specs = click.argument(
+    "specs", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str)
+)
 _output = click.option(
     "-o",
     "--output",
@@ -109,7 +115,9 @@ def build(specs: tuple[str, ...], output: Path, strict: bool, verbose: bool, qui
                 click.echo(f"  REST :{cap.rest.port}  {len(cap.rest.routes)} operations")
             if cap.mcp:
                 where = f":{cap.mcp.port}/mcp" if cap.mcp.transport == "http" else "stdio"
-                click.echo(f"  MCP  {where}  {len(cap.mcp.tools)} tools: {', '.join(t.name for t in cap.mcp.tools)}")
+                click.echo(
+                    f"  MCP  {where}  {len(cap.mcp.tools)} tools: {', '.join(t.name for t in cap.mcp.tools)}"
+                )
             if verbose:
                 for f in files:
                     click.echo(f"  {target / f.path}")

@@ -60,13 +60,27 @@ async def _mcp_call(url: str) -> tuple[list[str], dict]:
 
 
 @click.command("demo")
-@click.argument("spec", default="specs/interactive-brokers.yaml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", default=Path("generated"), type=click.Path(file_okay=False, path_type=Path), show_default=True)
+@click.argument(
+    "spec",
+    default="specs/interactive-brokers.yaml",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "-o",
+    "--output",
+    default=Path("generated"),
+    type=click.Path(file_okay=False, path_type=Path),
+    show_default=True,
+)
 @click.option("--upstream-port", default=5000, show_default=True)
 @click.option("--rest-port", default=8080, show_default=True)
 @click.option("--mcp-port", default=9090, show_default=True)
-@click.option("--check", is_flag=True, help="Non-interactive: one REST call, one MCP call, verify, stop.")
-def demo_command(spec: Path, output: Path, upstream_port: int, rest_port: int, mcp_port: int, check: bool) -> None:
+@click.option(
+    "--check", is_flag=True, help="Non-interactive: one REST call, one MCP call, verify, stop."
+)
+def demo_command(
+    spec: Path, output: Path, upstream_port: int, rest_port: int, mcp_port: int, check: bool
+) -> None:
     """Build the adapters for SPEC and run them against its simulated upstream."""
     taken = [str(p) for p in (upstream_port, rest_port, mcp_port) if not _port_free(p)]
     if taken:
@@ -88,7 +102,17 @@ def demo_command(spec: Path, output: Path, upstream_port: int, rest_port: int, m
     try:
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "naftiko_gen", "mock", str(spec), "--port", str(upstream_port), "--ca-file", str(ca_file)],
+                [
+                    sys.executable,
+                    "-m",
+                    "naftiko_gen",
+                    "mock",
+                    str(spec),
+                    "--port",
+                    str(upstream_port),
+                    "--ca-file",
+                    str(ca_file),
+                ],
                 stdout=subprocess.DEVNULL if check else None,
             )
         )
@@ -109,7 +133,16 @@ def demo_command(spec: Path, output: Path, upstream_port: int, rest_port: int, m
             env.setdefault(secret.env, "")  # the local gateway needs no token
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", cap.package, "serve", "--port", str(rest_port), "--mcp-port", str(mcp_port)],
+                [
+                    sys.executable,
+                    "-m",
+                    cap.package,
+                    "serve",
+                    "--port",
+                    str(rest_port),
+                    "--mcp-port",
+                    str(mcp_port),
+                ],
                 env=env,
                 stderr=subprocess.DEVNULL if check else None,
             )
@@ -119,16 +152,19 @@ def demo_command(spec: Path, output: Path, upstream_port: int, rest_port: int, m
         if check:
             import urllib.request
 
-            with urllib.request.urlopen(f"{rest}/portfolio/{ACCOUNT}/positions/0", timeout=10) as response:
+            with urllib.request.urlopen(
+                f"{rest}/portfolio/{ACCOUNT}/positions/0", timeout=10
+            ) as response:
                 positions = json.load(response)
             assert isinstance(positions, list) and positions, positions
             tools, structured = asyncio.run(_mcp_call(f"http://127.0.0.1:{mcp_port}/mcp"))
             assert len(tools) == 9, tools
-            click.echo(f"REST positions: {len(positions)} rows; MCP tools: {len(tools)}; MCP getpositions: {len(structured.get('items', []))} rows")
+            click.echo(
+                f"REST positions: {len(positions)} rows; MCP tools: {len(tools)}; MCP getpositions: {len(structured.get('items', []))} rows"
+            )
             click.echo("demo check passed")
             return
-        click.echo(
-            f"""
+        click.echo(f"""
 Simulated IBKR gateway: https://localhost:{upstream_port}/{base_path}  (CA: {ca_file})
 REST adapter:           {rest}   (OpenAPI: {rest}/_adapter/openapi.json)
 MCP server:             http://127.0.0.1:{mcp_port}/mcp
@@ -141,8 +177,7 @@ Try:
 
 MCP client config: {{"mcpServers": {{"ibkr": {{"type": "http", "url": "http://127.0.0.1:{mcp_port}/mcp"}}}}}}
 Press Ctrl-C to stop.
-"""
-        )
+""")
         try:
             while all(p.poll() is None for p in procs):
                 time.sleep(0.5)

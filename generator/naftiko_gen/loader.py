@@ -78,7 +78,11 @@ class _Converter:
                         key_node.start_mark.line + 1,
                         key_node.start_mark.column + 1,
                     )
-                key = self._scalar.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                key = (
+                    self._scalar.construct_object(key_node)
+                    if isinstance(key_node, yaml.ScalarNode)
+                    else None
+                )
                 if not isinstance(key, str | int | float | bool) or key is None:
                     raise _Abort(
                         "mapping keys must be plain scalars",
@@ -104,7 +108,9 @@ class _Converter:
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         value = self._scalar.construct_object(node)
         if isinstance(value, bytes | set):
-            raise _Abort("binary and set values are not allowed in specs", mark.line + 1, mark.column + 1)
+            raise _Abort(
+                "binary and set values are not allowed in specs", mark.line + 1, mark.column + 1
+            )
         if not isinstance(value, str | int | float | bool | type(None)):
             # Timestamps and dates: keep the author's text; the schema checks the format.
             value = node.value
@@ -173,4 +179,3 @@ def load_spec(path: str | Path) -> LoadedSpec:
         report.error(f"nesting too deep (more than {MAX_DEPTH} levels)")
         return LoadedSpec(path, {}, report, text)
     return LoadedSpec(path, data, report, text)
-

@@ -295,7 +295,9 @@ class Capability:
 
     @property
     def has_extra_query(self) -> bool:
-        return any(c.extra_query and (c.body is None or c.body.kind != "params") for c in self.calls)
+        return any(
+            c.extra_query and (c.body is None or c.body.kind != "params") for c in self.calls
+        )
 
     @property
     def has_shared_params(self) -> bool:
@@ -332,7 +334,9 @@ class Capability:
     @property
     def client_imports_rest(self) -> str:
         calls = tuple(r.call for r in self.rest.routes) if self.rest else ()
-        return client_imports(calls, "Call", "InputError", "UpstreamClient", "UpstreamError", "UpstreamResponse")
+        return client_imports(
+            calls, "Call", "InputError", "UpstreamClient", "UpstreamError", "UpstreamResponse"
+        )
 
     @property
     def client_imports_mcp(self) -> str:
@@ -364,7 +368,12 @@ class Capability:
         for upstream in self.upstreams:
             if upstream.auth and any(
                 has(s)
-                for s in (upstream.auth.token, upstream.auth.username, upstream.auth.password, upstream.auth.value)
+                for s in (
+                    upstream.auth.token,
+                    upstream.auth.username,
+                    upstream.auth.password,
+                    upstream.auth.value,
+                )
             ):
                 return True
             if any(has(p.value) for p in upstream.shared_params):
@@ -388,10 +397,20 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
     for upstream in capability.upstreams:
         p = upstream.env_prefix
         found += [
-            EnvVar(f"{p}_BASE_URL", upstream.base_url, f"Base URL of the {upstream.namespace} API."),
+            EnvVar(
+                f"{p}_BASE_URL", upstream.base_url, f"Base URL of the {upstream.namespace} API."
+            ),
             EnvVar(f"{p}_TIMEOUT", "30", "Seconds to wait for the upstream before answering 504."),
-            EnvVar(f"{p}_CA_BUNDLE", "", "PEM file of extra CA certificates to trust (e.g. a self-signed gateway)."),
-            EnvVar(f"{p}_VERIFY_TLS", "true", "Set to false to skip TLS verification (local testing only)."),
+            EnvVar(
+                f"{p}_CA_BUNDLE",
+                "",
+                "PEM file of extra CA certificates to trust (e.g. a self-signed gateway).",
+            ),
+            EnvVar(
+                f"{p}_VERIFY_TLS",
+                "true",
+                "Set to false to skip TLS verification (local testing only).",
+            ),
         ]
     for secret in capability.secrets:
         found.append(
@@ -404,11 +423,29 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
         )
     a = capability.env_prefix
     if capability.rest:
-        found.append(EnvVar(f"{a}_MAX_BODY_BYTES", "1048576", "Largest request body the REST adapter accepts (413 above)."))
+        found.append(
+            EnvVar(
+                f"{a}_MAX_BODY_BYTES",
+                "1048576",
+                "Largest request body the REST adapter accepts (413 above).",
+            )
+        )
     if capability.mcp:
         if capability.mcp.transport == "http":
-            found.append(EnvVar(f"{a}_MCP_TOKEN", "", "When set, MCP HTTP clients must send 'Authorization: Bearer <token>'."))
-        found.append(EnvVar(f"{a}_ALLOWED_HOSTS", "", "Extra Host values accepted by the MCP endpoint (comma-separated host:port)."))
+            found.append(
+                EnvVar(
+                    f"{a}_MCP_TOKEN",
+                    "",
+                    "When set, MCP HTTP clients must send 'Authorization: Bearer <token>'.",
+                )
+            )
+        found.append(
+            EnvVar(
+                f"{a}_ALLOWED_HOSTS",
+                "",
+                "Extra Host values accepted by the MCP endpoint (comma-separated host:port).",
+            )
+        )
     found.append(EnvVar(f"{a}_LOG_FORMAT", "plain", "Access log format: plain or json."))
     return tuple(found)
 

@@ -10,7 +10,10 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+    }
 
 
 def _param_schema(item: Input) -> dict[str, Any]:
@@ -51,10 +54,17 @@ def _operation(route: RestRoute) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "properties": {
-                            i.name: {**_param_schema(i), **({"description": i.description} if i.description else {})}
+                            i.name: {
+                                **_param_schema(i),
+                                **({"description": i.description} if i.description else {}),
+                            }
                             for i in body_fields
                         },
-                        **({"required": [i.name for i in body_fields if i.required]} if any(i.required for i in body_fields) else {}),
+                        **(
+                            {"required": [i.name for i in body_fields if i.required]}
+                            if any(i.required for i in body_fields)
+                            else {}
+                        ),
                     }
                 }
             },
@@ -66,7 +76,9 @@ def _operation(route: RestRoute) -> dict[str, Any]:
             "content": {"application/json": {"schema": {}}},
         }
     output = route.call.output
-    ok_schema: dict[str, Any] = output.json_schema if output.kind == "mapped" and output.json_schema else {}
+    ok_schema: dict[str, Any] = (
+        output.json_schema if output.kind == "mapped" and output.json_schema else {}
+    )
     responses: dict[str, Any] = {
         "200": {
             "description": "The upstream answer"
@@ -92,19 +104,36 @@ def openapi_document(cap: Capability) -> dict[str, Any]:
     info: dict[str, Any] = {"title": cap.title, "version": cap.package_version}
     if cap.rest.description or cap.description:
         info["description"] = cap.rest.description or cap.description
-    simple_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    simple_ok = {
+        "description": "OK",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
     paths["/_adapter/health"] = {
-        "get": {"operationId": "_adapter_health", "summary": "The adapter process is alive", "responses": {"200": simple_ok}}
+        "get": {
+            "operationId": "_adapter_health",
+            "summary": "The adapter process is alive",
+            "responses": {"200": simple_ok},
+        }
     }
     paths["/_adapter/ready"] = {
         "get": {
             "operationId": "_adapter_ready",
             "summary": "Every upstream answers HTTP",
-            "responses": {"200": simple_ok, "503": {"description": "An upstream is unreachable", "content": {"application/json": {"schema": {"type": "object"}}}}},
+            "responses": {
+                "200": simple_ok,
+                "503": {
+                    "description": "An upstream is unreachable",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
         }
     }
     paths["/_adapter/openapi.json"] = {
-        "get": {"operationId": "_adapter_openapi", "summary": "This document", "responses": {"200": simple_ok}}
+        "get": {
+            "operationId": "_adapter_openapi",
+            "summary": "This document",
+            "responses": {"200": simple_ok},
+        }
     }
     return {
         "openapi": "3.1.0",

@@ -35,7 +35,8 @@ def analyse(path: str | Path, *, strict: bool = False) -> Analysis:
     if strict:
         # --strict: every deviation from the official format is an error.
         report.items = [
-            Diagnostic(d.file, d.line, d.column, "error", d.message, d.pointer) for d in report.items
+            Diagnostic(d.file, d.line, d.column, "error", d.message, d.pointer)
+            for d in report.items
         ]
     diagnostics = report.sorted()
     if any(d.level == "error" for d in diagnostics):

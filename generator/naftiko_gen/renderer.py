@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import black
 import jinja2
@@ -114,7 +114,9 @@ def call(value: Call) -> str:
     if value.args:
         args.append("args={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in value.args) + "}")
     if value.extra_query:
-        args.append("extra={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in value.extra_query) + "}")
+        args.append(
+            "extra={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in value.extra_query) + "}"
+        )
     if value.body is not None:
         args.append(f"body={_body_expr(value.body)}")
     if value.output.kind == "mapped" and value.output.shape:
@@ -167,9 +169,15 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
         ("tests/conftest.py.jinja", "tests/conftest.py"),
     ]
     if cap.rest:
-        plan += [("package/rest.py.jinja", f"{pkg}/rest.py"), ("tests/test_rest.py.jinja", "tests/test_rest.py")]
+        plan += [
+            ("package/rest.py.jinja", f"{pkg}/rest.py"),
+            ("tests/test_rest.py.jinja", "tests/test_rest.py"),
+        ]
     if cap.mcp:
-        plan += [("package/mcp_server.py.jinja", f"{pkg}/mcp_server.py"), ("tests/test_mcp.py.jinja", "tests/test_mcp.py")]
+        plan += [
+            ("package/mcp_server.py.jinja", f"{pkg}/mcp_server.py"),
+            ("tests/test_mcp.py.jinja", "tests/test_mcp.py"),
+        ]
     return plan
 
 

@@ -72,7 +72,9 @@ class _Surface:
     with_sources: dict[str, Source] = field(default_factory=dict)
     imply: bool = False
 
-    def add_implied(self, report: Report, name: str, location: str, type_: str, required: bool, description: str) -> Input:
+    def add_implied(
+        self, report: Report, name: str, location: str, type_: str, required: bool, description: str
+    ) -> Input:
         if self.kind == "mcp":
             location = "argument"
         item = Input(
@@ -116,10 +118,14 @@ class Resolver:
             return None
         info = data.get("info") or {}
         if "title" in info and "label" not in info:
-            self.report.warning("info.title is not an official field; used as the label", ("info", "title"))
+            self.report.warning(
+                "info.title is not an official field; used as the label", ("info", "title")
+            )
         self._binds([*(data.get("binds") or []), *(capability.get("binds") or [])], capability)
         if capability.get("aggregates"):
-            self.report.unsupported("aggregates (use call/with on each tool)", ("capability", "aggregates"))
+            self.report.unsupported(
+                "aggregates (use call/with on each tool)", ("capability", "aggregates")
+            )
         for index, entry in enumerate(capability.get("consumes") or []):
             upstream = self._consumes(entry, ("capability", "consumes", index))
             if upstream is not None:
@@ -156,7 +162,9 @@ class Resolver:
                     f"unknown adapter type {kind!r}; use 'rest' or 'mcp'", (*path, "type")
                 )
         if rest is None and mcp is None and not self.report.errors:
-            self.report.error("the capability exposes nothing: add a 'rest' or 'mcp' adapter", ("capability",))
+            self.report.error(
+                "the capability exposes nothing: add a 'rest' or 'mcp' adapter", ("capability",)
+            )
         if self.report.errors:
             return None
         label = _text(info.get("label")) or _text(info.get("title")) or package_name(self.spec_path)
@@ -172,12 +180,16 @@ class Resolver:
             tags=tuple(str(t) for t in info.get("tags") or ()),
             generator_version=__version__,
             secrets=tuple(s for s in self.secrets.values() if s.var in used_secrets),
-            upstreams=tuple(u for u in self.upstreams.values() if self._upstream_used(u, rest, mcp)),
+            upstreams=tuple(
+                u for u in self.upstreams.values() if self._upstream_used(u, rest, mcp)
+            ),
             rest=rest,
             mcp=mcp,
         )
 
-    def _upstream_used(self, upstream: Upstream, rest: RestAdapter | None, mcp: McpAdapter | None) -> bool:
+    def _upstream_used(
+        self, upstream: Upstream, rest: RestAdapter | None, mcp: McpAdapter | None
+    ) -> bool:
         calls = [r.call for r in rest.routes] if rest else []
         calls += [t.call for t in mcp.tools] if mcp else []
         return any(c.operation.namespace == upstream.namespace for c in calls)
@@ -208,7 +220,11 @@ class Resolver:
     def _binds(self, binds: list[Any], capability: dict[str, Any]) -> None:
         root_count = len(self.data.get("binds") or [])
         for index, bind in enumerate(binds):
-            path: Pointer = ("binds", index) if index < root_count else ("capability", "binds", index - root_count)
+            path: Pointer = (
+                ("binds", index)
+                if index < root_count
+                else ("capability", "binds", index - root_count)
+            )
             if not isinstance(bind, dict):
                 continue
             namespace = _text(bind.get("namespace"))
@@ -221,32 +237,50 @@ class Resolver:
                 continue
             for var, env in (bind.get("keys") or {}).items():
                 if var in self.secrets and self.secrets[var].env != env:
-                    self.report.error(f"bind variable {var!r} is declared twice with different keys", (*path, "keys", var))
-                self.secrets[var] = Secret(var=var, env=str(env), description=_text(bind.get("description")))
+                    self.report.error(
+                        f"bind variable {var!r} is declared twice with different keys",
+                        (*path, "keys", var),
+                    )
+                self.secrets[var] = Secret(
+                    var=var, env=str(env), description=_text(bind.get("description"))
+                )
 
     # ------------------------------------------------------------------ consumes
     def _consumes(self, entry: dict[str, Any], path: Pointer) -> Upstream | None:
         if "location" in entry or "import" in entry:
-            self.report.unsupported("imported consumes ('location'/'import'); inline the consumes entry", path)
+            self.report.unsupported(
+                "imported consumes ('location'/'import'); inline the consumes entry", path
+            )
             return None
         if entry.get("type", "http") != "http":
-            self.report.error(f"consumes type {entry.get('type')!r} is unknown; use 'http'", (*path, "type"))
+            self.report.error(
+                f"consumes type {entry.get('type')!r} is unknown; use 'http'", (*path, "type")
+            )
             return None
         namespace = _text(entry.get("namespace"))
         if namespace in self.upstreams:
-            self.report.error(f"namespace {namespace!r} is consumed twice; namespaces must be unique", (*path, "namespace"))
+            self.report.error(
+                f"namespace {namespace!r} is consumed twice; namespaces must be unique",
+                (*path, "namespace"),
+            )
             return None
         base_url = _text(entry.get("baseUri"))
         if "{" in base_url:
-            self.report.unsupported("placeholders in baseUri (override the URL with the BASE_URL variable instead)", (*path, "baseUri"))
+            self.report.unsupported(
+                "placeholders in baseUri (override the URL with the BASE_URL variable instead)",
+                (*path, "baseUri"),
+            )
         if base_url.endswith("/"):
-            self.report.warning("baseUri ends with '/'; the trailing slash is dropped", (*path, "baseUri"))
+            self.report.warning(
+                "baseUri ends with '/'; the trailing slash is dropped", (*path, "baseUri")
+            )
             base_url = base_url.rstrip("/")
         auth = self._auth(entry.get("authentication"), (*path, "authentication"))
         shared = tuple(
             p
             for i, raw in enumerate(entry.get("inputParameters") or [])
-            if (p := self._consumed_param(raw, (*path, "inputParameters", i), shared=True)) is not None
+            if (p := self._consumed_param(raw, (*path, "inputParameters", i), shared=True))
+            is not None
         )
         operations: list[UpstreamOperation] = []
         names: dict[str, Pointer] = {}
@@ -269,7 +303,9 @@ class Resolver:
                     )
                     continue
                 names[name] = (*o_path, "name")
-                operation = self._consumed_operation(namespace, resource, resource_params, op, o_path, namer, len(self.upstreams))
+                operation = self._consumed_operation(
+                    namespace, resource, resource_params, op, o_path, namer, len(self.upstreams)
+                )
                 if operation is not None:
                     operations.append(operation)
         return Upstream(
@@ -283,19 +319,30 @@ class Resolver:
             const_name=constant(namespace),
         )
 
-    def _consumed_param(self, raw: dict[str, Any], path: Pointer, *, shared: bool = False) -> UpstreamParam | None:
+    def _consumed_param(
+        self, raw: dict[str, Any], path: Pointer, *, shared: bool = False
+    ) -> UpstreamParam | None:
         location = raw.get("in", "query")
         if location == "environment":
-            self.report.unsupported("'in: environment' parameters (use a {{VAR}} from binds in 'value')", (*path, "in"))
+            self.report.unsupported(
+                "'in: environment' parameters (use a {{VAR}} from binds in 'value')", (*path, "in")
+            )
             return None
         if location == "cookie":
             self.report.unsupported("cookie parameters", (*path, "in"))
             return None
         if location not in ("path", "query", "header", "body"):
-            self.report.error(f"parameter location {location!r} is unknown; use path, query, header or body", (*path, "in"))
+            self.report.error(
+                f"parameter location {location!r} is unknown; use path, query, header or body",
+                (*path, "in"),
+            )
             return None
         value = raw.get("value")
-        source = self._template(value, (*path, "value"), inputs=None) if shared and value is not None else None
+        source = (
+            self._template(value, (*path, "value"), inputs=None)
+            if shared and value is not None
+            else None
+        )
         if shared and source is None:
             self.report.error("an API-wide parameter needs a 'value'", path)
             return None
@@ -341,14 +388,21 @@ class Resolver:
             if param is None:
                 continue
             if param.name in params and params[param.name].location == param.location:
-                self.report.error(f"parameter {param.name!r} is declared twice", (*path, "inputParameters", i))
+                self.report.error(
+                    f"parameter {param.name!r} is declared twice", (*path, "inputParameters", i)
+                )
             params[param.name] = param
         for name in path_params:
             declared = params.get(name)
             head, _, tail = name.partition(".")
-            if declared is None and (name in self.secrets or (tail and head in self.bind_namespaces and tail in self.secrets)):
+            if declared is None and (
+                name in self.secrets
+                or (tail and head in self.bind_namespaces and tail in self.secrets)
+            ):
                 # {{env.VAR}} / {{VAR}} in a path: a configuration value, not a caller input.
-                params[name] = UpstreamParam(name, "path", True, "string", "", template="{{" + name + "}}")
+                params[name] = UpstreamParam(
+                    name, "path", True, "string", "", template="{{" + name + "}}"
+                )
             elif declared is None:
                 params[name] = UpstreamParam(name, "path", True, "string", "")
             elif declared.location != "path":
@@ -365,7 +419,9 @@ class Resolver:
                 )
         body = self._body(op.get("body"), (*path, "body")) if "body" in op else None
         self.raw_formats[f"{namespace}.{op['name']}"] = str(op.get("outputRawFormat") or "json")
-        base = constant(op["name"]) if upstream_index == 0 else constant(f"{namespace}_{op['name']}")
+        base = (
+            constant(op["name"]) if upstream_index == 0 else constant(f"{namespace}_{op['name']}")
+        )
         return UpstreamOperation(
             namespace=namespace,
             name=op["name"],
@@ -396,8 +452,12 @@ class Resolver:
             return Body(kind="text", template=data, content_type=BODY_CONTENT_TYPES[kind])
         if kind in ("formUrlEncoded", "form"):
             if kind == "form":
-                self.report.warning("body type 'form' is not official; read as 'formUrlEncoded'", (*path, "type"))
-            return Body(kind="form", template=data, content_type="application/x-www-form-urlencoded")
+                self.report.warning(
+                    "body type 'form' is not official; read as 'formUrlEncoded'", (*path, "type")
+                )
+            return Body(
+                kind="form", template=data, content_type="application/x-www-form-urlencoded"
+            )
         self.report.unsupported(f"request body type {kind!r}", (*path, "type"))
         return None
 
@@ -406,7 +466,9 @@ class Resolver:
             return None
         kind = AUTH_ALIASES.get(raw.get("type"), raw.get("type"))
         if kind != raw.get("type"):
-            self.report.warning(f"authentication type {raw.get('type')!r} read as {kind!r}", (*path, "type"))
+            self.report.warning(
+                f"authentication type {raw.get('type')!r} read as {kind!r}", (*path, "type")
+            )
         if kind in ("none", "noauth", None):
             return None
         if kind == "bearer":
@@ -424,18 +486,30 @@ class Resolver:
             key = raw.get("key", raw.get("name"))
             placement = raw.get("placement", raw.get("in", "header"))
             if "name" in raw or "in" in raw:
-                self.report.warning("apikey 'name'/'in' are not official; read as 'key'/'placement'", path)
+                self.report.warning(
+                    "apikey 'name'/'in' are not official; read as 'key'/'placement'", path
+                )
             if placement not in ("header", "query"):
                 self.report.unsupported(f"apikey placement {placement!r}", path)
                 return None
             if not isinstance(key, str) or not key:
-                self.report.error("apikey authentication needs a 'key' (the header or query name)", path)
+                self.report.error(
+                    "apikey authentication needs a 'key' (the header or query name)", path
+                )
                 return None
-            return Auth(kind="apikey", key=key, value=self._required_template(raw, "value", path), placement=placement)
+            return Auth(
+                kind="apikey",
+                key=key,
+                value=self._required_template(raw, "value", path),
+                placement=placement,
+            )
         if kind in UNSUPPORTED_AUTH:
             self.report.unsupported(f"{kind} authentication", (*path, "type"))
             return None
-        self.report.error(f"unknown authentication type {raw.get('type')!r}; use bearer, basic, digest or apikey", (*path, "type"))
+        self.report.error(
+            f"unknown authentication type {raw.get('type')!r}; use bearer, basic, digest or apikey",
+            (*path, "type"),
+        )
         return None
 
     def _required_template(self, raw: dict[str, Any], key: str, path: Pointer) -> Source | None:
@@ -467,7 +541,9 @@ class Resolver:
 
     def _placeholder(self, expr: str, path: Pointer, surface: _Surface | None) -> tuple[str, str]:
         if expr[:1] in ("#", "^", "/", "!", ">", "&", "{"):
-            self.report.unsupported(f"Mustache section or partial {{{{{expr}}}}} (only {{{{name}}}} is supported)", path)
+            self.report.unsupported(
+                f"Mustache section or partial {{{{{expr}}}}} (only {{{{name}}}} is supported)", path
+            )
             return ("text", "")
         head, _, tail = expr.partition(".")
         if tail and head in self.bind_namespaces and tail in self.secrets:
@@ -497,7 +573,10 @@ class Resolver:
                 f"{{{{{expr}}}}} is not declared in binds; add it under binds[].keys", path
             )
         else:
-            self.report.error(f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input)", path)
+            self.report.error(
+                f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input)",
+                path,
+            )
         return ("text", "")
 
     def _input_reference(self, expr: str, surface: _Surface | None) -> str | None:
@@ -523,7 +602,9 @@ class Resolver:
         if tail and head in self.bind_namespaces and tail in self.secrets:
             return Source(kind="secret", value=tail)
         if head == "env" and tail:
-            self.report.error(f"{value!r} names bind variable {tail!r}, which is not declared in binds", path)
+            self.report.error(
+                f"{value!r} names bind variable {tail!r}, which is not declared in binds", path
+            )
             return Source(kind="literal", value="")
         name = self._input_reference(value, surface) if "." in value else None
         if name is not None:
@@ -541,20 +622,26 @@ class Resolver:
     # ------------------------------------------------------------------ calls (shared by REST and MCP)
     def _find_operation(self, call: Any, path: Pointer) -> UpstreamOperation | None:
         if not isinstance(call, str) or "." not in call:
-            self.report.error(f"call {call!r} must be '<consumes namespace>.<operation name>'", path)
+            self.report.error(
+                f"call {call!r} must be '<consumes namespace>.<operation name>'", path
+            )
             return None
         namespace, _, name = call.rpartition(".")
         upstream = self.upstreams.get(namespace)
         if upstream is None:
             known = ", ".join(sorted(self.upstreams)) or "none"
-            self.report.error(f"call {call!r}: no consumed namespace {namespace!r} (known: {known})", path)
+            self.report.error(
+                f"call {call!r}: no consumed namespace {namespace!r} (known: {known})", path
+            )
             return None
         for operation in upstream.operations:
             if operation.name == name:
                 return operation
         close = [o.name for o in upstream.operations if o.name.lower() == name.lower()]
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        self.report.error(f"call {call!r}: namespace {namespace!r} has no operation {name!r}{hint}", path)
+        self.report.error(
+            f"call {call!r}: namespace {namespace!r} has no operation {name!r}{hint}", path
+        )
         return None
 
     def _call(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Call | None:
@@ -568,7 +655,9 @@ class Resolver:
             if raw.get("outputParameters"):
                 self.report.unsupported("mock outputs without a 'call'", path)
             else:
-                self.report.error("needs a 'call' naming the consumed operation ('<namespace>.<operation>')", path)
+                self.report.error(
+                    "needs a 'call' naming the consumed operation ('<namespace>.<operation>')", path
+                )
             return None
         operation = self._find_operation(raw["call"], (*path, "call"))
         if operation is None:
@@ -588,9 +677,25 @@ class Resolver:
                     continue
                 if name in by_name:
                     p = by_name[name]
-                    surface.add_implied(self.report, name, self._implied_location(p, surface), p.type, p.required, p.description)
+                    surface.add_implied(
+                        self.report,
+                        name,
+                        self._implied_location(p, surface),
+                        p.type,
+                        p.required,
+                        p.description,
+                    )
                 elif name in body_vars or key in body_vars:
-                    surface.add_implied(self.report, name, self._implied_location(UpstreamParam(name, "body", True, "string", ""), surface), "string", True, "")
+                    surface.add_implied(
+                        self.report,
+                        name,
+                        self._implied_location(
+                            UpstreamParam(name, "body", True, "string", ""), surface
+                        ),
+                        "string",
+                        True,
+                        "",
+                    )
         args: list[tuple[str, Source]] = []
         extra: list[tuple[str, Source]] = []
         for key, value in with_map.items():
@@ -625,7 +730,12 @@ class Resolver:
                 )
                 continue
             surface.add_implied(
-                self.report, param.name, self._implied_location(param, surface), param.type, param.required, param.description
+                self.report,
+                param.name,
+                self._implied_location(param, surface),
+                param.type,
+                param.required,
+                param.description,
             )
             args.append((param.name, Source(kind="input", value=param.name)))
         surface.imply = True
@@ -638,26 +748,49 @@ class Resolver:
             if shape.get("type") == "string" and shape.get("mapping") == "$":
                 output = Output(kind="passthrough")  # the whole non-JSON body, as text
             else:
-                self.report.unsupported(f"JSONPath outputs over outputRawFormat {fmt!r}", (*path, "outputParameters"))
-        return Call(operation=operation, args=tuple(args), extra_query=tuple(extra), body=body, output=output)
+                self.report.unsupported(
+                    f"JSONPath outputs over outputRawFormat {fmt!r}", (*path, "outputParameters")
+                )
+        return Call(
+            operation=operation,
+            args=tuple(args),
+            extra_query=tuple(extra),
+            body=body,
+            output=output,
+        )
 
     def _implied_location(self, param: UpstreamParam, surface: _Surface) -> str:
         if surface.kind == "mcp":
             return "argument"
         return param.location if param.location in ("query", "header", "body") else "query"
 
-    def _call_body(self, operation: UpstreamOperation, path: Pointer, surface: _Surface) -> Body | None:
+    def _call_body(
+        self, operation: UpstreamOperation, path: Pointer, surface: _Surface
+    ) -> Body | None:
         declared = operation.body
         if declared is not None:
             if declared.kind == "json":
-                return replace(declared, template=self._json_template(declared.template, path, surface))
+                return replace(
+                    declared, template=self._json_template(declared.template, path, surface)
+                )
             if declared.kind == "form":
                 data = declared.template
                 if isinstance(data, str):
-                    return Body(kind="text", text=self._template(data, path, inputs=surface), content_type=declared.content_type)
-                fields = tuple((str(k), self._template(v, path, inputs=surface)) for k, v in (data or {}).items())
+                    return Body(
+                        kind="text",
+                        text=self._template(data, path, inputs=surface),
+                        content_type=declared.content_type,
+                    )
+                fields = tuple(
+                    (str(k), self._template(v, path, inputs=surface))
+                    for k, v in (data or {}).items()
+                )
                 return Body(kind="form", fields=fields, content_type=declared.content_type)
-            return Body(kind="text", text=self._template(declared.template, path, inputs=surface), content_type=declared.content_type)
+            return Body(
+                kind="text",
+                text=self._template(declared.template, path, inputs=surface),
+                content_type=declared.content_type,
+            )
         if any(p.location == "body" for p in operation.params):
             return Body(kind="params")
         if operation.method in METHODS_WITH_BODY:
@@ -682,16 +815,22 @@ class Resolver:
             return Output(kind="passthrough")
         if len(raw) == 1 and not raw[0].get("name"):
             shape = raw[0]
-            if shape.get("mapping") in ("$", "$.") and not shape.get("properties") and not shape.get("items"):
-                if shape.get("type") in ("object", "array", None):
-                    return Output(kind="passthrough")
+            whole = (
+                shape.get("mapping") in ("$", "$.")
+                and not shape.get("properties")
+                and not shape.get("items")
+            )
+            if whole and shape.get("type") in ("object", "array", None):
+                return Output(kind="passthrough")
             node = self._shape(shape, (*path, 0))
         else:
             props = {}
             for i, item in enumerate(raw):
                 name = item.get("name")
                 if not isinstance(name, str) or not name:
-                    self.report.error("with several outputParameters, each needs a 'name'", (*path, i))
+                    self.report.error(
+                        "with several outputParameters, each needs a 'name'", (*path, i)
+                    )
                     continue
                 props[name] = self._shape(item, (*path, i))
             node = {"type": "object", "properties": props}
@@ -708,7 +847,9 @@ class Resolver:
         mapping = raw.get("mapping")
         if mapping is not None:
             if not isinstance(mapping, str) or not mapping.startswith("$"):
-                self.report.error(f"mapping {mapping!r} must be a JSONPath starting with '$'", (*path, "mapping"))
+                self.report.error(
+                    f"mapping {mapping!r} must be a JSONPath starting with '$'", (*path, "mapping")
+                )
             else:
                 node["mapping"] = "$" if mapping in ("$", "$.") else mapping
         if kind == "object" and raw.get("properties"):
@@ -723,7 +864,9 @@ class Resolver:
     # ------------------------------------------------------------------ REST
     def _rest(self, exposes: dict[str, Any], path: Pointer) -> RestAdapter | None:
         if exposes.get("authentication"):
-            self.report.unsupported("inbound authentication on the REST adapter", (*path, "authentication"))
+            self.report.unsupported(
+                "inbound authentication on the REST adapter", (*path, "authentication")
+            )
         namespace = _text(exposes.get("namespace"))
         routes: list[RestRoute] = []
         seen: dict[tuple[str, str], Pointer] = {}
@@ -737,7 +880,9 @@ class Resolver:
             if not spec_path.startswith("/"):
                 self.report.error(f"REST path {spec_path!r} must start with '/'", (*r_path, "path"))
                 continue
-            if spec_path == RESERVED_REST_PREFIX or spec_path.startswith(RESERVED_REST_PREFIX + "/"):
+            if spec_path == RESERVED_REST_PREFIX or spec_path.startswith(
+                RESERVED_REST_PREFIX + "/"
+            ):
                 self.report.error(
                     f"REST paths under {RESERVED_REST_PREFIX}/ are reserved for the adapter's own endpoints",
                     (*r_path, "path"),
@@ -746,7 +891,11 @@ class Resolver:
             route_vars = Namer()
             var_of: dict[str, str] = {}
 
-            def to_route(match: re.Match[str]) -> str:
+            def to_route(
+                match: re.Match[str],
+                var_of: dict[str, str] = var_of,
+                route_vars: Namer = route_vars,
+            ) -> str:
                 name = (match.group(1) or match.group(2) or "").strip()
                 if name not in var_of:
                     var_of[name] = route_vars.take(identifier(name, fallback="p"))
@@ -776,18 +925,29 @@ class Resolver:
                 call = self._call(op, o_path, surface)
                 if call is None:
                     continue
-                summary = _text(op.get("label")) or _text(op.get("description")) or call.operation.description
+                summary = (
+                    _text(op.get("label"))
+                    or _text(op.get("description"))
+                    or call.operation.description
+                )
                 routes.append(
                     RestRoute(
-                        name=names.take(identifier(_text(op.get("name")) or f"{method}_{spec_path}", fallback="op")),
+                        name=names.take(
+                            identifier(
+                                _text(op.get("name")) or f"{method}_{spec_path}", fallback="op"
+                            )
+                        ),
                         method=method,
                         path=route_path,
                         spec_path=spec_path,
                         summary=summary.split("\n")[0][:120],
-                        description=_text(op.get("description")) or _text(resource.get("description")),
+                        description=_text(op.get("description"))
+                        or _text(resource.get("description")),
                         inputs=tuple(surface.inputs.values()),
                         call=call,
-                        accepts_body=call.body is not None and call.body.kind in ("passthrough", "params")
+                        accepts_body=(
+                            call.body is not None and call.body.kind in ("passthrough", "params")
+                        )
                         or any(i.location == "body" for i in surface.inputs.values()),
                     )
                 )
@@ -801,20 +961,27 @@ class Resolver:
             routes=tuple(routes),
         )
 
-    def _declare_rest_input(self, raw: dict[str, Any], path: Pointer, surface: _Surface, var_of: dict[str, str]) -> None:
+    def _declare_rest_input(
+        self, raw: dict[str, Any], path: Pointer, surface: _Surface, var_of: dict[str, str]
+    ) -> None:
         name = raw["name"]
         location = raw.get("in", "query")
         if location == "cookie":
             self.report.unsupported("cookie inputs", (*path, "in"))
             return
         if location not in ("path", "query", "header", "body"):
-            self.report.error(f"input location {location!r} is unknown; use path, query, header or body", (*path, "in"))
+            self.report.error(
+                f"input location {location!r} is unknown; use path, query, header or body",
+                (*path, "in"),
+            )
             return
         if location == "path" and name not in var_of:
             self.report.error(f"path input {name!r} does not appear in the resource path", path)
             return
         if "value" in raw:
-            self.report.unsupported("static 'value' on exposed inputs (set it in 'with' instead)", (*path, "value"))
+            self.report.unsupported(
+                "static 'value' on exposed inputs (set it in 'with' instead)", (*path, "value")
+            )
         surface.inputs[name] = Input(
             name=name,
             location=location,
@@ -828,7 +995,9 @@ class Resolver:
             try:
                 re.compile(raw["pattern"])
             except re.error as exc:
-                self.report.error(f"pattern is not a valid regular expression: {exc}", (*path, "pattern"))
+                self.report.error(
+                    f"pattern is not a valid regular expression: {exc}", (*path, "pattern")
+                )
 
     # ------------------------------------------------------------------ MCP
     def _mcp(self, exposes: dict[str, Any], path: Pointer) -> McpAdapter | None:
@@ -837,11 +1006,15 @@ class Resolver:
                 self.report.unsupported(f"MCP {key}", (*path, key))
         if exposes.get("authentication"):
             self.report.unsupported(
-                "inbound authentication declared in the spec (set ADAPTER_MCP_TOKEN instead)", (*path, "authentication")
+                "inbound authentication declared in the spec (set ADAPTER_MCP_TOKEN instead)",
+                (*path, "authentication"),
             )
         transport = exposes.get("transport", "http")
         if transport not in ("http", "stdio"):
-            self.report.error(f"MCP transport {transport!r} is unknown; use 'http' or 'stdio'", (*path, "transport"))
+            self.report.error(
+                f"MCP transport {transport!r} is unknown; use 'http' or 'stdio'",
+                (*path, "transport"),
+            )
             return None
         namespace = _text(exposes.get("namespace"))
         tools: list[McpTool] = []
@@ -851,12 +1024,16 @@ class Resolver:
             name = raw["name"]
             if name in seen:
                 self.report.error(
-                    f"tool {name!r} is defined twice (first at line {self.report.position(seen[name])[0]})", (*t_path, "name")
+                    f"tool {name!r} is defined twice (first at line {self.report.position(seen[name])[0]})",
+                    (*t_path, "name"),
                 )
                 continue
             seen[name] = (*t_path, "name")
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", name):
-                self.report.error("MCP tool names may use only letters, digits, '_', '-' and '.' (1-128 characters)", (*t_path, "name"))
+                self.report.error(
+                    "MCP tool names may use only letters, digits, '_', '-' and '.' (1-128 characters)",
+                    (*t_path, "name"),
+                )
                 continue
             tool = self._tool(raw, t_path, namespace)
             if tool is not None:
@@ -884,7 +1061,9 @@ class Resolver:
                 self.report.error(f"input {pname!r} is declared twice", p_path)
                 continue
             if pname == "body":
-                self.report.error("'body' is reserved for the request body argument; rename the input", p_path)
+                self.report.error(
+                    "'body' is reserved for the request body argument; rename the input", p_path
+                )
                 continue
             surface.inputs[pname] = Input(
                 name=pname,
@@ -925,11 +1104,17 @@ class Resolver:
         read_only = bool(hints.get("readOnly", False))
         destructive = bool(hints.get("destructive", True))
         if read_only and hints.get("destructive") is True:
-            self.report.error("hints say both readOnly and destructive; a read-only tool cannot destroy anything", path)
+            self.report.error(
+                "hints say both readOnly and destructive; a read-only tool cannot destroy anything",
+                path,
+            )
         if read_only and "destructive" not in hints:
             destructive = False
         if method == "GET" and not read_only:
-            self.report.warning("a GET operation is exposed with readOnly false; agents will treat it as a write", path)
+            self.report.warning(
+                "a GET operation is exposed with readOnly false; agents will treat it as a write",
+                path,
+            )
         return Annotations(
             read_only=read_only,
             destructive=destructive,

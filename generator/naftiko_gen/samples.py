@@ -59,7 +59,9 @@ def _resolve(source: Source, inputs: dict[str, Any], secrets: dict[str, str]) ->
     return source.value
 
 
-def _upstream(call: Call, inputs: dict[str, Any], secrets: dict[str, str]) -> tuple[str, dict[str, str]]:
+def _upstream(
+    call: Call, inputs: dict[str, Any], secrets: dict[str, str]
+) -> tuple[str, dict[str, str]]:
     values = {name: _resolve(source, inputs, secrets) for name, source in call.args}
     path = call.operation.path
     query: dict[str, str] = {}

@@ -74,12 +74,16 @@ def _message(error: ValidationError) -> str:
 def validate_schema(data: dict[str, Any], report: Report, *, strict: bool) -> bool:
     """Check *data* against both schemas; return False when generation cannot go on."""
     ok = True
-    for error in sorted(_validator(DIALECT_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        _validator(DIALECT_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
+    ):
         for detail in _explain(error):
             report.error(_message(detail), tuple(detail.absolute_path))
         ok = False
     level = "error" if strict else "warning"
-    for error in sorted(_validator(OFFICIAL_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        _validator(OFFICIAL_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
+    ):
         for detail in _explain(error):
             report.add(
                 level,

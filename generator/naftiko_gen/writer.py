@@ -60,7 +60,11 @@ def diff_tree(target: Path, files: list[RenderedFile]) -> str:
     actual: dict[str, str] = {}
     if target.is_dir():
         for path in sorted(target.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+            if (
+                path.is_file()
+                and "__pycache__" not in path.parts
+                and not path.name.endswith(".pyc")
+            ):
                 rel = path.relative_to(target).as_posix()
                 if rel.startswith((".pytest_cache", ".ruff_cache")) or ".egg-info" in rel:
                     continue

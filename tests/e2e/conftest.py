@@ -94,8 +94,12 @@ class Reply:
     body: bytes = b'{"ok": true}'
     content_type: str | None = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
+    delay: float = 0.0  # before the status line
     close: bool = False  # drop the connection instead of answering
+    echo: bool = False  # answer {"method", "target"} of the request (JSON) instead of body
+    body_delay: float = 0.0  # send the headers and half the body, wait, then the rest
+    truncate: bool = False  # announce more bytes than sent, then drop the connection
+    raw: bytes | None = None  # write these bytes (not HTTP) and drop the connection
 
 
 class FakeUpstream:
@@ -165,14 +169,30 @@ class FakeUpstream:
             reply = self._reply
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        if reply.close:
+        if reply.close or reply.raw is not None:
             assert request.transport is not None
+            if reply.raw is not None:
+                request.transport.write(reply.raw)
             request.transport.close()
             return web.Response(status=200)
         headers = dict(reply.headers)
         if reply.content_type is not None:
             headers["Content-Type"] = reply.content_type
-        response = web.Response(status=reply.status, body=reply.body, headers=headers)
+        payload = reply.body
+        if reply.echo:
+            payload = json.dumps({"method": request.method, "target": request.raw_path}).encode()
+        if reply.body_delay or reply.truncate:
+            stream = web.StreamResponse(status=reply.status, headers=headers)
+            stream.content_length = len(payload) + (100 if reply.truncate else 0)
+            await stream.prepare(request)
+            await stream.write(payload[: len(payload) // 2])
+            await asyncio.sleep(reply.body_delay)
+            await stream.write(payload[len(payload) // 2 :])
+            if reply.truncate:
+                assert request.transport is not None
+                request.transport.close()
+            return stream
+        response = web.Response(status=reply.status, body=payload, headers=headers)
         if reply.content_type is None:
             response.headers.pop("Content-Type", None)
         return response

@@ -360,6 +360,34 @@ async def test_upstream_dropping_connection_is_tool_error_502(
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_concurrent_tool_calls_are_not_mixed_up(
+    mode: str, adapter: AdapterProcess, upstream: FakeUpstream
+) -> None:
+    upstream.answer(echo=True, delay=0.05)
+    async with mcp_client(adapter.mcp_url, mode) as client:
+        await client.list_tools()
+        results = await asyncio.gather(
+            *(client.call_tool("getaccountsummary", {"accountId": f"U{i}"}) for i in range(12))
+        )
+    for i, result in enumerate(results):
+        assert result.is_error is False
+        target = f"{BASE_PATH}/portfolio/U{i}/summary"
+        assert structured(result) == {"method": "GET", "target": target}
+    assert len(upstream.requests) == 12
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_unusable_upstream_answer_is_tool_error_502(
+    mode: str, adapter: AdapterProcess, upstream: FakeUpstream
+) -> None:
+    async with mcp_client(adapter.mcp_url, mode) as client:
+        for reply in ({"truncate": True}, {"raw": b"not HTTP\r\n\r\n"}):
+            upstream.answer(body=b'{"orders": []}', **reply)
+            result = await client.call_tool("getliveorders", {})
+            tool_error(result, 502)
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_unknown_tool_is_protocol_error(
     mode: str, adapter: AdapterProcess, upstream: FakeUpstream
 ) -> None:

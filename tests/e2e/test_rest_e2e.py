@@ -233,6 +233,7 @@ TRAVERSAL = [
     ("a;b=c", "a;b=c"),
     ("%2F", "%252F"),
     ("U 1+2", "U%201+2"),
+    ("é\x00", "%C3%A9%00"),
 ]
 
 
@@ -805,3 +806,53 @@ async def test_forwarded_body_is_valid_json(
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-JSON constant {name}")
+
+
+async def test_concurrent_requests_are_not_mixed_up(
+    adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    upstream.answer(echo=True, delay=0.05)
+
+    async def one(i: int) -> None:
+        target = f"/portfolio/U{i}/summary"
+        async with http.get(url(adapter, target), headers={"X-Request-Id": f"r-{i}"}) as r:
+            assert r.status == 200
+            assert r.headers["X-Request-Id"] == f"r-{i}"
+            assert await r.json() == {"method": "GET", "target": f"{BASE_PATH}{target}"}
+
+    await asyncio.gather(*(one(i) for i in range(40)))
+    assert len(upstream.requests) == 40
+    for seen in upstream.requests:
+        assert seen.path == f"{BASE_PATH}/portfolio/U{seen.headers['X-Request-Id'][2:]}/summary"
+
+
+async def test_upstream_body_too_slow_is_504(
+    adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    """The timeout covers the whole answer, not just its headers."""
+    upstream.answer(body=b'{"accounts": ["U1", "U2"]}', body_delay=3.0)
+    started = time.monotonic()
+    async with http.get(url(adapter, "/iserver/accounts")) as response:
+        await assert_problem(response, 504)
+    assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"truncate": True},
+        {"raw": b"this is not HTTP at all\r\n\r\n"},
+        {"raw": b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}"},
+    ],
+    ids=["truncated", "garbage", "bad-content-length"],
+)
+async def test_unusable_upstream_answer_is_502(
+    reply: dict[str, Any],
+    adapter: AdapterProcess,
+    upstream: FakeUpstream,
+    http: aiohttp.ClientSession,
+) -> None:
+    upstream.answer(body=b'{"accounts": ["U1"]}', **reply)
+    async with http.get(url(adapter, "/iserver/accounts")) as response:
+        problem = await assert_problem(response, 502)
+    assert "Traceback" not in problem["detail"]
