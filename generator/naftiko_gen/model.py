@@ -188,6 +188,7 @@ class Call:
     extra_query: tuple[tuple[str, Source], ...]  # `with` keys that are not declared params
     body: Body | None
     output: Output
+    retry: bool = False  # idempotent (hints, or GET/HEAD): may be re-sent after a transient failure
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,19 @@ class McpTool:
     call: Call
     body_argument: bool  # the tool takes a free-form `body` object argument
 
+    @property
+    def destructive(self) -> bool:
+        return self.annotations.destructive and not self.annotations.read_only
+
+    @property
+    def unsafe_write(self) -> bool:
+        """Changes something and is not safe to repeat: confirmed under the default policy."""
+        return not self.annotations.read_only and not self.annotations.idempotent
+
+    @property
+    def confirmable(self) -> bool:
+        return self.destructive or self.unsafe_write
+
 
 @dataclass(frozen=True)
 class McpAdapter:
@@ -249,6 +263,10 @@ class McpAdapter:
     @property
     def uses_mapped_output(self) -> bool:
         return calls_use_mapped_output(tuple(t.call for t in self.tools))
+
+    @property
+    def confirmable(self) -> bool:
+        return any(t.confirmable for t in self.tools)
 
 
 @dataclass(frozen=True)
@@ -292,6 +310,10 @@ class Capability:
         for call in self.calls:
             found.extend(p for p in call.output.paths if p != "$")
         return tuple(dict.fromkeys(found))
+
+    @property
+    def uses_retries(self) -> bool:
+        return any(c.retry for c in self.calls)
 
     @property
     def has_extra_query(self) -> bool:

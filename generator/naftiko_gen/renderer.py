@@ -121,6 +121,8 @@ def call(value: Call) -> str:
         args.append(f"body={_body_expr(value.body)}")
     if value.output.kind == "mapped" and value.output.shape:
         args.append(f"shape={_shape_expr(value.output.shape)}")
+    if value.retry:
+        args.append("retry=True")
     return f"Call({', '.join(args)})"
 
 
@@ -159,6 +161,8 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
     plan = [
         ("pyproject.toml.jinja", "pyproject.toml"),
         ("README.md.jinja", "README.md"),
+        ("Dockerfile.jinja", "Dockerfile"),
+        ("deploy/kubernetes.yaml.jinja", "deploy/kubernetes.yaml"),
         ("package/__init__.py.jinja", f"{pkg}/__init__.py"),
         ("package/__main__.py.jinja", f"{pkg}/__main__.py"),
         ("package/settings.py.jinja", f"{pkg}/settings.py"),

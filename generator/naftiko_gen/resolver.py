@@ -925,6 +925,7 @@ class Resolver:
                 call = self._call(op, o_path, surface)
                 if call is None:
                     continue
+                call = replace(call, retry=call.operation.method in ("GET", "HEAD"))
                 summary = (
                     _text(op.get("label"))
                     or _text(op.get("description"))
@@ -1078,14 +1079,18 @@ class Resolver:
             return None
         hints = raw.get("hints")
         annotations = self._annotations(hints, call.operation.method, (*path, "hints"))
+        call = replace(call, retry=annotations.idempotent or annotations.read_only)
         body_argument = call.body is not None and call.body.kind == "passthrough"
         inputs = tuple(surface.inputs.values())
+        confirmable = (annotations.destructive and not annotations.read_only) or (
+            not annotations.read_only and not annotations.idempotent
+        )
         return McpTool(
             name=raw["name"],
             title=_text(raw.get("label")) or _title(raw["name"], _text(raw.get("description"))),
             description=_text(raw.get("description")) or call.operation.description or raw["name"],
             inputs=inputs,
-            input_schema=_input_schema(inputs, body_argument),
+            input_schema=_input_schema(inputs, body_argument, confirmable),
             output_schema=call.output.json_schema,
             annotations=annotations,
             call=call,
@@ -1167,12 +1172,20 @@ def input_json_schema(item: Input) -> dict[str, Any]:
     return schema
 
 
-def _input_schema(inputs: tuple[Input, ...], body_argument: bool) -> dict[str, Any]:
+def _input_schema(
+    inputs: tuple[Input, ...], body_argument: bool, confirmable: bool
+) -> dict[str, Any]:
     properties = {i.name: input_json_schema(i) for i in inputs}
     if body_argument:
         properties["body"] = {
             "type": "object",
             "description": "JSON request body sent to the upstream API as-is.",
+        }
+    if confirmable:
+        properties["confirmation_token"] = {
+            "type": "string",
+            "description": "Leave out at first: the tool answers with a preview of the exact request and a token. "
+            "Call again with the same arguments and this token to send it.",
         }
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     required = [i.name for i in inputs if i.required]

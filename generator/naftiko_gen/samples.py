@@ -120,5 +120,5 @@ def mcp_cases(cap: Capability) -> list[tuple[Any, ...]]:
         up_path, _ = _upstream(tool.call, arguments, secrets)
         if tool.body_argument:
             arguments["body"] = {"sample": True}
-        cases.append((tool.name, arguments, tool.call.operation.method, up_path))
+        cases.append((tool.name, arguments, tool.call.operation.method, up_path, tool.confirmable))
     return cases

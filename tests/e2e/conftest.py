@@ -253,6 +253,10 @@ def adapter_env(base_url: str, **extra: str) -> dict[str, str]:
             "INTERACTIVE_BROKERS_TOKEN": TOKEN,
             "INTERACTIVE_BROKERS_TIMEOUT": str(UPSTREAM_TIMEOUT),
             "ADAPTER_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+            # These tests pin the single-request contract; retries, pacing and the two-step
+            # confirmation have their own tests (tests/test_policies.py, tests/test_shipping.py).
+            "INTERACTIVE_BROKERS_RETRIES": "0",
+            "ADAPTER_CONFIRM": "off",
         }
     )
     env.update(extra)
@@ -405,10 +409,16 @@ def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-logs")
 
 
+# Single attempts, no confirmation step: the tests on the shared adapters check one upstream
+# exchange per call. (Retries and confirmations, where the package has them, are switched off
+# by these variables; a package without those features ignores them.)
+SINGLE_SHOT = {"INTERACTIVE_BROKERS_RETRIES": "0", "ADAPTER_CONFIRM": "off"}
+
+
 @pytest.fixture(scope="session")
 def adapter(fake_upstream: FakeUpstream, e2e_logs: Path) -> Iterator[AdapterProcess]:
     """REST + MCP (``serve``) against the fake upstream; 1 s upstream timeout, 1000-byte bodies."""
-    with running_adapter("adapter", e2e_logs, fake_upstream.base_url) as process:
+    with running_adapter("adapter", e2e_logs, fake_upstream.base_url, **SINGLE_SHOT) as process:
         yield process
 
 
@@ -416,8 +426,9 @@ def adapter(fake_upstream: FakeUpstream, e2e_logs: Path) -> Iterator[AdapterProc
 def down_adapter(e2e_logs: Path) -> Iterator[AdapterProcess]:
     """REST + MCP whose upstream base URL points at a closed loopback port."""
     closed = free_port()
-    with running_adapter("down-adapter", e2e_logs, f"http://127.0.0.1:{closed}{BASE_PATH}") as p:
-        yield p
+    down = f"http://127.0.0.1:{closed}{BASE_PATH}"
+    with running_adapter("down-adapter", e2e_logs, down, **SINGLE_SHOT) as process:
+        yield process
 
 
 @pytest_asyncio.fixture

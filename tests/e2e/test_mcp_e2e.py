@@ -112,6 +112,12 @@ async def test_list_tools_matches_spec(mode: str, adapter: AdapterProcess) -> No
         expected = {p["name"]: {"type": p["type"], "description": p["description"]} for p in params}
         properties = dict(schema.get("properties") or {})
         body = properties.pop("body", None)
+        # a two-step confirmation argument, where the package has it: writes only, optional
+        confirmation = properties.pop("confirmation_token", None)
+        if confirmation is not None:
+            assert confirmation["type"] == "string"
+            assert hints["readOnly"] is False
+            assert "confirmation_token" not in schema.get("required", [])
         assert properties == expected
         if spec["name"] in BODY_TOOLS:
             assert body is not None and body["type"] == "object"
@@ -530,10 +536,13 @@ def _inspector_cache() -> Path:
 
 def _install_inspector(npm: str, target: Path, scratch: Path) -> None:
     """``npm install`` into *scratch*, then move it to *target* in one rename."""
+    package = f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"
+    fetch = ["--fetch-retries=0", "--fetch-timeout=15000"]
+    preflight = [npm, "view", package, "version", *fetch]  # fail fast when offline
     command = [npm, "install", "--prefix", str(scratch), "--no-audit", "--no-fund"]
-    command += ["--ignore-scripts", "--fetch-retries=0", "--fetch-timeout=20000"]
-    command += [f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"]
+    command += ["--ignore-scripts", *fetch, package]
     try:
+        subprocess.run(preflight, capture_output=True, timeout=20, check=True, cwd=scratch)
         subprocess.run(command, capture_output=True, timeout=60, check=True, cwd=scratch)
     except (subprocess.TimeoutExpired, subprocess.CalledProcessError, OSError) as exc:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -650,26 +659,25 @@ async def test_inspector_cli(
 # --------------------------------------------------------------------------- shutdown
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_sigterm_drains_in_flight_tool_call(
-    mode: str, fake_upstream: FakeUpstream, e2e_logs: Path
+async def test_sigterm_drains_in_flight_tool_calls(
+    fake_upstream: FakeUpstream, e2e_logs: Path
 ) -> None:
+    """One tool call per protocol era in flight when SIGTERM arrives: both complete, exit 0."""
     fake_upstream.reset()
     with running_adapter(
-        f"mcp-sigterm-{mode}",
-        e2e_logs,
-        fake_upstream.base_url,
-        "mcp",
-        INTERACTIVE_BROKERS_TIMEOUT="5",
+        "mcp-sigterm", e2e_logs, fake_upstream.base_url, "mcp", INTERACTIVE_BROKERS_TIMEOUT="5"
     ) as process:
         fake_upstream.answer(delay=1.0, body=b'{"slow": true}')
-        async with mcp_client(process.mcp_url, mode) as client:
-            await client.list_tools()  # the client validates results against the listing
-            call = asyncio.create_task(client.call_tool("getaccounts", {}))
-            await fake_upstream.wait_for_requests(1)
+        async with contextlib.AsyncExitStack() as stack:
+            calls = []
+            for mode in MODES:
+                client = await stack.enter_async_context(mcp_client(process.mcp_url, mode))
+                await client.list_tools()  # the client validates results against the listing
+                calls.append(asyncio.create_task(client.call_tool("getaccounts", {})))
+            await fake_upstream.wait_for_requests(len(MODES))
             process.terminate()
-            result = await asyncio.wait_for(call, 5)
-            assert result.is_error is False
-            assert structured(result) == {"slow": True}
+            for result in await asyncio.wait_for(asyncio.gather(*calls), 5):
+                assert result.is_error is False
+                assert structured(result) == {"slow": True}
             assert await asyncio.to_thread(process.wait, 10) == 0
     fake_upstream.reset()

@@ -82,7 +82,7 @@ ROUTES: tuple[Route, ...] = (
         name="getaccounts",
         method="GET",
         path="/iserver/accounts",
-        call=Call(operation=operations.GETACCOUNTS),
+        call=Call(operation=operations.GETACCOUNTS, retry=True),
     ),
     Route(
         name="placeorder",
@@ -100,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
         name="getliveorders",
         method="GET",
         path="/iserver/account/orders",
-        call=Call(operation=operations.GETLIVEORDERS),
+        call=Call(operation=operations.GETLIVEORDERS, retry=True),
     ),
     Route(
         name="getpositions",
@@ -109,6 +109,7 @@ ROUTES: tuple[Route, ...] = (
         call=Call(
             operation=operations.GETPOSITIONS,
             args={"accountId": FromInput("accountId"), "pageId": FromInput("pageId")},
+            retry=True,
         ),
         inputs=(
             Input("accountId", "path", required=True, route_var="account_id"),
@@ -120,7 +121,9 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/portfolio/{account_id}/summary",
         call=Call(
-            operation=operations.GETACCOUNTSUMMARY, args={"accountId": FromInput("accountId")}
+            operation=operations.GETACCOUNTSUMMARY,
+            args={"accountId": FromInput("accountId")},
+            retry=True,
         ),
         inputs=(Input("accountId", "path", required=True, route_var="account_id"),),
     ),
@@ -131,6 +134,7 @@ ROUTES: tuple[Route, ...] = (
         call=Call(
             operation=operations.GETMARKETDATASNAPSHOT,
             args={"conids": FromInput("conids"), "fields": FromInput("fields")},
+            retry=True,
         ),
         inputs=(
             Input("conids", "query", required=True),
@@ -148,6 +152,7 @@ ROUTES: tuple[Route, ...] = (
                 "period": FromInput("period"),
                 "bar": FromInput("bar"),
             },
+            retry=True,
         ),
         inputs=(
             Input("conid", "query", required=True),
@@ -320,6 +325,8 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
         response = problem(request, 400, "Bad request", str(exc))
     except UpstreamError as exc:
         response = problem(request, exc.status, exc.title, exc.detail, retryable=exc.retryable)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         response = problem(
@@ -377,14 +384,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Ready when every upstream answers HTTP at all (cached for a few seconds)."""
+    """Ready when every upstream is usable: its keep-alive says the session is alive or, without a
+    keep-alive, it answers HTTP at all (cached for a few seconds)."""
     cache = request.app[READY_CACHE]
     now = time.monotonic()
     if now - cache.get("at", -_READY_TTL) >= _READY_TTL:
         cache["checks"] = await request.app[CLIENT].probe()
         cache["at"] = now
     checks = cache["checks"]
-    ok = all(c["reachable"] for c in checks.values())
+    ok = all(c["ok"] for c in checks.values())
     return web.json_response(
         {"status": "ready" if ok else "unavailable", "upstreams": checks}, status=200 if ok else 503
     )

@@ -8,6 +8,8 @@ Serves Streamable HTTP (both protocol eras, 2025-11-25 and 2026-07-28) and stdio
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -41,6 +43,7 @@ from .client import (
     UpstreamError,
     shape_output,
 )
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,20 @@ class ToolBinding:
     tool: Tool
     call: Call
     validator: Draft202012Validator
+    destructive: bool = False
+    unsafe_write: bool = False  # not read-only and not idempotent
 
 
-def _binding(tool: Tool, call: Call) -> ToolBinding:
-    return ToolBinding(tool=tool, call=call, validator=Draft202012Validator(tool.input_schema))
+def _binding(
+    tool: Tool, call: Call, *, destructive: bool = False, unsafe_write: bool = False
+) -> ToolBinding:
+    return ToolBinding(
+        tool=tool,
+        call=call,
+        validator=Draft202012Validator(tool.input_schema),
+        destructive=destructive,
+        unsafe_write=unsafe_write,
+    )
 
 
 TOOLS: dict[str, ToolBinding] = {
@@ -94,6 +107,7 @@ TOOLS: dict[str, ToolBinding] = {
             shape=Shape(
                 "object", properties={"plate": Shape("string", mapping="$.registration.plate")}
             ),
+            retry=True,
         ),
     ),
     "retire-vehicle": _binding(
@@ -106,6 +120,10 @@ TOOLS: dict[str, ToolBinding] = {
                 "properties": {
                     "id": {"type": "string", "description": "Vehicle id"},
                     "operator": {"type": "string", "description": "Who"},
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
+                    },
                 },
                 "required": ["id", "operator"],
                 "additionalProperties": False,
@@ -134,7 +152,9 @@ TOOLS: dict[str, ToolBinding] = {
                     "fixed": True,
                 },
             ),
+            retry=True,
         ),
+        destructive=True,
     ),
     "create-trip": _binding(
         Tool(
@@ -147,6 +167,10 @@ TOOLS: dict[str, ToolBinding] = {
                     "origin": {"type": "string", "description": "From"},
                     "destination": {"type": "string", "description": "To"},
                     "seats": {"type": "integer", "description": "Seats"},
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
+                    },
                 },
                 "required": ["origin", "destination"],
                 "additionalProperties": False,
@@ -168,6 +192,7 @@ TOOLS: dict[str, ToolBinding] = {
             },
             body=Body(kind="params"),
         ),
+        unsafe_write=True,
     ),
     "add-note": _binding(
         Tool(
@@ -176,7 +201,13 @@ TOOLS: dict[str, ToolBinding] = {
             description="File a note in the archive.",
             input_schema={
                 "type": "object",
-                "properties": {"text": {"type": "string", "description": "The note"}},
+                "properties": {
+                    "text": {"type": "string", "description": "The note"},
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
+                    },
+                },
                 "required": ["text"],
                 "additionalProperties": False,
             },
@@ -196,6 +227,7 @@ TOOLS: dict[str, ToolBinding] = {
                 template={"text": FromInput("text"), "source": "naftiko"},
             ),
         ),
+        unsafe_write=True,
     ),
     "forecast": _binding(
         Tool(
@@ -216,7 +248,7 @@ TOOLS: dict[str, ToolBinding] = {
                 open_world_hint=True,
             ),
         ),
-        Call(operation=operations.WEATHER_FORECAST, args={"city": FromInput("city")}),
+        Call(operation=operations.WEATHER_FORECAST, args={"city": FromInput("city")}, retry=True),
     ),
 }
 TOOL_LIST = [binding.tool for binding in TOOLS.values()]
@@ -253,9 +285,18 @@ def _wrap_shaped(shape: Shape, data: Any) -> dict[str, Any]:
     return {"value": data}
 
 
-def tool_error(status: int, error: str, *, retryable: bool, detail: Any = None) -> CallToolResult:
+def tool_error(
+    status: int,
+    error: str,
+    *,
+    retryable: bool,
+    detail: Any = None,
+    retry_after: float | None = None,
+) -> CallToolResult:
     """A tool execution error the model can read and act on."""
     payload: dict[str, Any] = {"status": status, "error": error, "retryable": retryable}
+    if retry_after is not None:
+        payload["retry_after"] = round(retry_after, 1)
     if detail is not None:
         payload["detail"] = detail
     return CallToolResult(
@@ -263,6 +304,55 @@ def tool_error(status: int, error: str, *, retryable: bool, detail: Any = None) 
         structured_content=payload,
         is_error=True,
     )
+
+
+class Confirmations:
+    """Two-step calls: a preview with a signed, short-lived, single-use token, then the real call.
+
+    The token signs the tool name, the exact arguments and an expiry (HMAC-SHA256), so it works
+    on any replica that shares ADAPTER_CONFIRM_KEY; single use is enforced per process.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = settings.confirm
+        self.key = settings.confirm_key
+        self.ttl = settings.confirm_ttl
+        self._used: dict[str, float] = {}
+
+    def required(self, name: str, binding: ToolBinding) -> bool:
+        if self.policy == "off":
+            return False
+        if self.policy == "destructive":
+            return binding.destructive
+        if self.policy == "writes":
+            return binding.destructive or binding.unsafe_write
+        return name in {n.strip() for n in self.policy.split(",")}
+
+    def _sign(self, name: str, arguments: dict[str, Any], expires: int) -> str:
+        message = json.dumps(
+            [name, arguments, expires], sort_keys=True, separators=(",", ":")
+        ).encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:40]
+
+    def issue(self, name: str, arguments: dict[str, Any]) -> str:
+        expires = int(time.time() + self.ttl)
+        return f"{expires}.{self._sign(name, arguments, expires)}"
+
+    def redeem(self, name: str, arguments: dict[str, Any], token: str) -> str | None:
+        """None when *token* confirms exactly this call, else why not."""
+        now = time.time()
+        self._used = {t: exp for t, exp in self._used.items() if exp > now}
+        expires_text, _, signature = token.partition(".")
+        if not expires_text.isdigit() or not hmac.compare_digest(
+            signature, self._sign(name, arguments, int(expires_text))
+        ):
+            return "the confirmation token does not match this tool and these exact arguments"
+        if int(expires_text) < now:
+            return "the confirmation token has expired"
+        if token in self._used:
+            return "the confirmation token was already used"
+        self._used[token] = int(expires_text)
+        return None
 
 
 def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[str]:
@@ -275,6 +365,23 @@ def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[st
     return problems
 
 
+def _preview(name: str, request: dict[str, Any], token: str, ttl: float) -> CallToolResult:
+    """Step one of a confirmed call: nothing was sent; show exactly what would be."""
+    payload = {
+        "confirmation_required": True,
+        "confirmation_token": token,
+        "expires_in_seconds": int(ttl),
+        "request": request,
+    }
+    text = (
+        f"NOT SENT YET: {name} needs confirmation. It would send {request['method']} {request['url']}"
+        f"{' with body ' + json.dumps(request['body'], ensure_ascii=False) if request['body'] is not None else ''}. "
+        "Check it with the user, then call the tool again with the same arguments plus "
+        f"confirmation_token={token!r}."
+    )
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=payload)
+
+
 def _decode(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -284,6 +391,7 @@ def _decode(body: bytes) -> Any:
 
 def create_server(client: UpstreamClient) -> Server:
     """The MCP server; *client* must be started by the caller."""
+    confirmations = Confirmations(client.settings)
 
     async def list_tools(
         ctx: ServerRequestContext, params: PaginatedRequestParams | None
@@ -302,19 +410,37 @@ def create_server(client: UpstreamClient) -> Server:
             if problems:
                 outcome = "invalid-arguments"
                 return tool_error(400, "; ".join(problems), retryable=False)
+            token = arguments.pop("confirmation_token", None)
             try:
-                response = await client.send(
-                    binding.call,
-                    arguments,
-                    request_id=uuid.uuid4().hex,
-                    raw_body=arguments.get("body"),
+                prepared = client.prepare(binding.call, arguments, raw_body=arguments.get("body"))
+                if confirmations.required(params.name, binding):
+                    if token is None:
+                        outcome = "preview"
+                        return _preview(
+                            params.name,
+                            prepared.preview(),
+                            confirmations.issue(params.name, arguments),
+                            confirmations.ttl,
+                        )
+                    refused = confirmations.redeem(params.name, arguments, token)
+                    if refused is not None:
+                        outcome = "confirmation-refused"
+                        return tool_error(
+                            409,
+                            f"{refused}; call again without confirmation_token for a new preview",
+                            retryable=False,
+                        )
+                response = await client.send_prepared(
+                    binding.call, prepared, request_id=uuid.uuid4().hex
                 )
             except InputError as exc:
                 outcome = "invalid-arguments"
                 return tool_error(400, str(exc), retryable=False)
             except UpstreamError as exc:
                 outcome = f"upstream-{exc.status}"
-                return tool_error(exc.status, exc.detail, retryable=exc.retryable)
+                return tool_error(
+                    exc.status, exc.detail, retryable=exc.retryable, retry_after=exc.retry_after
+                )
             if not response.ok:
                 outcome = f"http-{response.status}"
                 retryable = response.status in (408, 429) or response.status >= 500
@@ -323,6 +449,7 @@ def create_server(client: UpstreamClient) -> Server:
                     f"the upstream answered HTTP {response.status}",
                     retryable=retryable,
                     detail=_decode(response.body),
+                    retry_after=response.retry_after,
                 )
             if binding.call.shape is not None:
                 try:

@@ -93,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
                     "odometer": Shape("number", mapping="$.odometer_km"),
                 },
             ),
+            retry=True,
         ),
         inputs=(
             Input("id", "path", required=True, route_var="id"),
@@ -166,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
                     },
                 ),
             ),
+            retry=True,
         ),
         inputs=(
             Input("limit", "query", type="integer"),
@@ -176,7 +178,9 @@ ROUTES: tuple[Route, ...] = (
         name="forecast",
         method="GET",
         path="/forecast/{city}",
-        call=Call(operation=operations.WEATHER_FORECAST, args={"city": FromInput("city")}),
+        call=Call(
+            operation=operations.WEATHER_FORECAST, args={"city": FromInput("city")}, retry=True
+        ),
         inputs=(Input("city", "path", required=True, route_var="city"),),
     ),
 )
@@ -339,6 +343,8 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
         response = problem(request, 400, "Bad request", str(exc))
     except UpstreamError as exc:
         response = problem(request, exc.status, exc.title, exc.detail, retryable=exc.retryable)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         response = problem(
@@ -396,14 +402,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Ready when every upstream answers HTTP at all (cached for a few seconds)."""
+    """Ready when every upstream is usable: its keep-alive says the session is alive or, without a
+    keep-alive, it answers HTTP at all (cached for a few seconds)."""
     cache = request.app[READY_CACHE]
     now = time.monotonic()
     if now - cache.get("at", -_READY_TTL) >= _READY_TTL:
         cache["checks"] = await request.app[CLIENT].probe()
         cache["at"] = now
     checks = cache["checks"]
-    ok = all(c["reachable"] for c in checks.values())
+    ok = all(c["ok"] for c in checks.values())
     return web.json_response(
         {"status": "ready" if ok else "unavailable", "upstreams": checks}, status=200 if ok else 503
     )

@@ -8,6 +8,8 @@ Serves Streamable HTTP (both protocol eras, 2025-11-25 and 2026-07-28) and stdio
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -31,6 +33,7 @@ from mcp.types import (
 
 from . import __version__, operations
 from .client import Body, Call, FromInput, InputError, UpstreamClient, UpstreamError
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,20 @@ class ToolBinding:
     tool: Tool
     call: Call
     validator: Draft202012Validator
+    destructive: bool = False
+    unsafe_write: bool = False  # not read-only and not idempotent
 
 
-def _binding(tool: Tool, call: Call) -> ToolBinding:
-    return ToolBinding(tool=tool, call=call, validator=Draft202012Validator(tool.input_schema))
+def _binding(
+    tool: Tool, call: Call, *, destructive: bool = False, unsafe_write: bool = False
+) -> ToolBinding:
+    return ToolBinding(
+        tool=tool,
+        call=call,
+        validator=Draft202012Validator(tool.input_schema),
+        destructive=destructive,
+        unsafe_write=unsafe_write,
+    )
 
 
 TOOLS: dict[str, ToolBinding] = {
@@ -62,7 +75,11 @@ TOOLS: dict[str, ToolBinding] = {
                     "body": {
                         "type": "object",
                         "description": "JSON request body sent to the upstream API as-is.",
-                    }
+                    },
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
+                    },
                 },
                 "additionalProperties": False,
             },
@@ -75,6 +92,7 @@ TOOLS: dict[str, ToolBinding] = {
             ),
         ),
         Call(operation=operations.GETAUTHSTATUS, body=Body(kind="passthrough")),
+        unsafe_write=True,
     ),
     "getaccounts": _binding(
         Tool(
@@ -90,7 +108,7 @@ TOOLS: dict[str, ToolBinding] = {
                 open_world_hint=True,
             ),
         ),
-        Call(operation=operations.GETACCOUNTS),
+        Call(operation=operations.GETACCOUNTS, retry=True),
     ),
     "placeorder": _binding(
         Tool(
@@ -104,6 +122,10 @@ TOOLS: dict[str, ToolBinding] = {
                     "body": {
                         "type": "object",
                         "description": "JSON request body sent to the upstream API as-is.",
+                    },
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
                     },
                 },
                 "required": ["accountId"],
@@ -122,6 +144,7 @@ TOOLS: dict[str, ToolBinding] = {
             args={"accountId": FromInput("accountId")},
             body=Body(kind="passthrough"),
         ),
+        unsafe_write=True,
     ),
     "getliveorders": _binding(
         Tool(
@@ -137,7 +160,7 @@ TOOLS: dict[str, ToolBinding] = {
                 open_world_hint=True,
             ),
         ),
-        Call(operation=operations.GETLIVEORDERS),
+        Call(operation=operations.GETLIVEORDERS, retry=True),
     ),
     "getpositions": _binding(
         Tool(
@@ -167,6 +190,7 @@ TOOLS: dict[str, ToolBinding] = {
         Call(
             operation=operations.GETPOSITIONS,
             args={"accountId": FromInput("accountId"), "pageId": FromInput("pageId")},
+            retry=True,
         ),
     ),
     "getaccountsummary": _binding(
@@ -190,7 +214,11 @@ TOOLS: dict[str, ToolBinding] = {
                 open_world_hint=True,
             ),
         ),
-        Call(operation=operations.GETACCOUNTSUMMARY, args={"accountId": FromInput("accountId")}),
+        Call(
+            operation=operations.GETACCOUNTSUMMARY,
+            args={"accountId": FromInput("accountId")},
+            retry=True,
+        ),
     ),
     "getmarketdatasnapshot": _binding(
         Tool(
@@ -223,6 +251,7 @@ TOOLS: dict[str, ToolBinding] = {
         Call(
             operation=operations.GETMARKETDATASNAPSHOT,
             args={"conids": FromInput("conids"), "fields": FromInput("fields")},
+            retry=True,
         ),
     ),
     "getmarketdatahistory": _binding(
@@ -258,6 +287,7 @@ TOOLS: dict[str, ToolBinding] = {
                 "period": FromInput("period"),
                 "bar": FromInput("bar"),
             },
+            retry=True,
         ),
     ),
     "searchcontracts": _binding(
@@ -271,7 +301,11 @@ TOOLS: dict[str, ToolBinding] = {
                     "body": {
                         "type": "object",
                         "description": "JSON request body sent to the upstream API as-is.",
-                    }
+                    },
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
+                    },
                 },
                 "additionalProperties": False,
             },
@@ -284,6 +318,7 @@ TOOLS: dict[str, ToolBinding] = {
             ),
         ),
         Call(operation=operations.SEARCHCONTRACTS, body=Body(kind="passthrough")),
+        unsafe_write=True,
     ),
 }
 TOOL_LIST = [binding.tool for binding in TOOLS.values()]
@@ -304,9 +339,18 @@ def _wrap(data: Any) -> dict[str, Any]:
     return {"items": data} if isinstance(data, list) else {"value": data}
 
 
-def tool_error(status: int, error: str, *, retryable: bool, detail: Any = None) -> CallToolResult:
+def tool_error(
+    status: int,
+    error: str,
+    *,
+    retryable: bool,
+    detail: Any = None,
+    retry_after: float | None = None,
+) -> CallToolResult:
     """A tool execution error the model can read and act on."""
     payload: dict[str, Any] = {"status": status, "error": error, "retryable": retryable}
+    if retry_after is not None:
+        payload["retry_after"] = round(retry_after, 1)
     if detail is not None:
         payload["detail"] = detail
     return CallToolResult(
@@ -314,6 +358,55 @@ def tool_error(status: int, error: str, *, retryable: bool, detail: Any = None) 
         structured_content=payload,
         is_error=True,
     )
+
+
+class Confirmations:
+    """Two-step calls: a preview with a signed, short-lived, single-use token, then the real call.
+
+    The token signs the tool name, the exact arguments and an expiry (HMAC-SHA256), so it works
+    on any replica that shares ADAPTER_CONFIRM_KEY; single use is enforced per process.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = settings.confirm
+        self.key = settings.confirm_key
+        self.ttl = settings.confirm_ttl
+        self._used: dict[str, float] = {}
+
+    def required(self, name: str, binding: ToolBinding) -> bool:
+        if self.policy == "off":
+            return False
+        if self.policy == "destructive":
+            return binding.destructive
+        if self.policy == "writes":
+            return binding.destructive or binding.unsafe_write
+        return name in {n.strip() for n in self.policy.split(",")}
+
+    def _sign(self, name: str, arguments: dict[str, Any], expires: int) -> str:
+        message = json.dumps(
+            [name, arguments, expires], sort_keys=True, separators=(",", ":")
+        ).encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:40]
+
+    def issue(self, name: str, arguments: dict[str, Any]) -> str:
+        expires = int(time.time() + self.ttl)
+        return f"{expires}.{self._sign(name, arguments, expires)}"
+
+    def redeem(self, name: str, arguments: dict[str, Any], token: str) -> str | None:
+        """None when *token* confirms exactly this call, else why not."""
+        now = time.time()
+        self._used = {t: exp for t, exp in self._used.items() if exp > now}
+        expires_text, _, signature = token.partition(".")
+        if not expires_text.isdigit() or not hmac.compare_digest(
+            signature, self._sign(name, arguments, int(expires_text))
+        ):
+            return "the confirmation token does not match this tool and these exact arguments"
+        if int(expires_text) < now:
+            return "the confirmation token has expired"
+        if token in self._used:
+            return "the confirmation token was already used"
+        self._used[token] = int(expires_text)
+        return None
 
 
 def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[str]:
@@ -326,6 +419,23 @@ def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[st
     return problems
 
 
+def _preview(name: str, request: dict[str, Any], token: str, ttl: float) -> CallToolResult:
+    """Step one of a confirmed call: nothing was sent; show exactly what would be."""
+    payload = {
+        "confirmation_required": True,
+        "confirmation_token": token,
+        "expires_in_seconds": int(ttl),
+        "request": request,
+    }
+    text = (
+        f"NOT SENT YET: {name} needs confirmation. It would send {request['method']} {request['url']}"
+        f"{' with body ' + json.dumps(request['body'], ensure_ascii=False) if request['body'] is not None else ''}. "
+        "Check it with the user, then call the tool again with the same arguments plus "
+        f"confirmation_token={token!r}."
+    )
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=payload)
+
+
 def _decode(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -335,6 +445,7 @@ def _decode(body: bytes) -> Any:
 
 def create_server(client: UpstreamClient) -> Server:
     """The MCP server; *client* must be started by the caller."""
+    confirmations = Confirmations(client.settings)
 
     async def list_tools(
         ctx: ServerRequestContext, params: PaginatedRequestParams | None
@@ -353,19 +464,37 @@ def create_server(client: UpstreamClient) -> Server:
             if problems:
                 outcome = "invalid-arguments"
                 return tool_error(400, "; ".join(problems), retryable=False)
+            token = arguments.pop("confirmation_token", None)
             try:
-                response = await client.send(
-                    binding.call,
-                    arguments,
-                    request_id=uuid.uuid4().hex,
-                    raw_body=arguments.get("body"),
+                prepared = client.prepare(binding.call, arguments, raw_body=arguments.get("body"))
+                if confirmations.required(params.name, binding):
+                    if token is None:
+                        outcome = "preview"
+                        return _preview(
+                            params.name,
+                            prepared.preview(),
+                            confirmations.issue(params.name, arguments),
+                            confirmations.ttl,
+                        )
+                    refused = confirmations.redeem(params.name, arguments, token)
+                    if refused is not None:
+                        outcome = "confirmation-refused"
+                        return tool_error(
+                            409,
+                            f"{refused}; call again without confirmation_token for a new preview",
+                            retryable=False,
+                        )
+                response = await client.send_prepared(
+                    binding.call, prepared, request_id=uuid.uuid4().hex
                 )
             except InputError as exc:
                 outcome = "invalid-arguments"
                 return tool_error(400, str(exc), retryable=False)
             except UpstreamError as exc:
                 outcome = f"upstream-{exc.status}"
-                return tool_error(exc.status, exc.detail, retryable=exc.retryable)
+                return tool_error(
+                    exc.status, exc.detail, retryable=exc.retryable, retry_after=exc.retry_after
+                )
             if not response.ok:
                 outcome = f"http-{response.status}"
                 retryable = response.status in (408, 429) or response.status >= 500
@@ -374,6 +503,7 @@ def create_server(client: UpstreamClient) -> Server:
                     f"the upstream answered HTTP {response.status}",
                     retryable=retryable,
                     detail=_decode(response.body),
+                    retry_after=response.retry_after,
                 )
             outcome = "ok"
             data = _decode(response.body)

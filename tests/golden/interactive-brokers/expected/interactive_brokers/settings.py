@@ -21,6 +21,13 @@ class UpstreamSettings:
     timeout: float
     verify_tls: bool
     ca_bundle: str | None
+    rate_limit: float | None = None  # requests per second
+    rate_wait: float = 5.0
+    keepalive_path: str = ""
+    keepalive_method: str = "POST"
+    keepalive_interval: float = 60.0
+    retries: int = 2
+    retry_deadline: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,14 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     mcp_token: str | None = field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = ()
+    confirm: str = "writes"  # writes | destructive | off | comma-separated tool names
+    confirm_key: bytes = field(default=b"", repr=False)
+    confirm_ttl: float = 120.0
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+def _number(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float | None = None
+) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -41,7 +53,9 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}")
+    if minimum is None and value <= 0:
         raise ConfigError(f"{name} must be greater than 0")
     return value
 
@@ -57,6 +71,32 @@ def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _rate(environ: Mapping[str, str], name: str) -> float | None:
+    """``10/s``, ``600/min``, ``2/h`` or a bare number (per second) -> requests per second."""
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    count, _, unit = raw.partition("/")
+    per = {
+        "": 1.0,
+        "s": 1.0,
+        "sec": 1.0,
+        "second": 1.0,
+        "m": 60.0,
+        "min": 60.0,
+        "minute": 60.0,
+        "h": 3600.0,
+        "hour": 3600.0,
+    }
+    try:
+        rate = float(count) / per[unit.strip()]
+    except (ValueError, KeyError):
+        raise ConfigError(f"{name} must look like 10/s or 600/min, got {raw!r}") from None
+    if rate <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return rate
+
+
 def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> UpstreamSettings:
     base_url = environ.get(f"{prefix}_BASE_URL", "").strip() or default_url
     if not base_url.startswith(("http://", "https://")):
@@ -64,11 +104,24 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
     ca_bundle = environ.get(f"{prefix}_CA_BUNDLE", "").strip() or None
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise ConfigError(f"{prefix}_CA_BUNDLE names a file that does not exist")
+    keepalive_path = environ.get(f"{prefix}_KEEPALIVE_PATH", "").strip()
+    if keepalive_path and not keepalive_path.startswith("/"):
+        raise ConfigError(f"{prefix}_KEEPALIVE_PATH must start with '/'")
+    method = environ.get(f"{prefix}_KEEPALIVE_METHOD", "POST").strip().upper() or "POST"
+    if method not in ("GET", "POST", "HEAD"):
+        raise ConfigError(f"{prefix}_KEEPALIVE_METHOD must be GET, POST or HEAD")
     return UpstreamSettings(
         base_url=base_url.rstrip("/"),
         timeout=_number(environ, f"{prefix}_TIMEOUT", 30.0),
         verify_tls=_flag(environ, f"{prefix}_VERIFY_TLS", True),
         ca_bundle=ca_bundle,
+        rate_limit=_rate(environ, f"{prefix}_RATE_LIMIT"),
+        rate_wait=_number(environ, f"{prefix}_RATE_WAIT", 5.0),
+        keepalive_path=keepalive_path,
+        keepalive_method=method,
+        keepalive_interval=_number(environ, f"{prefix}_KEEPALIVE_INTERVAL", 60.0),
+        retries=int(_number(environ, f"{prefix}_RETRIES", 2.0, minimum=0)),
+        retry_deadline=_number(environ, f"{prefix}_RETRY_DEADLINE", 10.0),
     )
 
 
@@ -98,4 +151,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_hosts=tuple(
             h.strip() for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",") if h.strip()
         ),
+        confirm=environ.get("ADAPTER_CONFIRM", "writes").strip() or "writes",
+        # Without a configured key each process signs with its own random key.
+        confirm_key=environ.get("ADAPTER_CONFIRM_KEY", "").encode() or os.urandom(32),
+        confirm_ttl=_number(environ, "ADAPTER_CONFIRM_TTL", 120.0),
     )

@@ -47,7 +47,11 @@ class ToolBinding:
 
 
 def _binding(tool: Tool, call: Call) -> ToolBinding:
-    return ToolBinding(tool=tool, call=call, validator=Draft202012Validator(tool.input_schema))
+    return ToolBinding(
+        tool=tool,
+        call=call,
+        validator=Draft202012Validator(tool.input_schema),
+    )
 
 
 TOOLS: dict[str, ToolBinding] = {
@@ -65,7 +69,7 @@ TOOLS: dict[str, ToolBinding] = {
                 open_world_hint=True,
             ),
         ),
-        Call(operation=operations.PING),
+        Call(operation=operations.PING, retry=True),
     ),
 }
 TOOL_LIST = [binding.tool for binding in TOOLS.values()]
@@ -86,9 +90,18 @@ def _wrap(data: Any) -> dict[str, Any]:
     return {"items": data} if isinstance(data, list) else {"value": data}
 
 
-def tool_error(status: int, error: str, *, retryable: bool, detail: Any = None) -> CallToolResult:
+def tool_error(
+    status: int,
+    error: str,
+    *,
+    retryable: bool,
+    detail: Any = None,
+    retry_after: float | None = None,
+) -> CallToolResult:
     """A tool execution error the model can read and act on."""
     payload: dict[str, Any] = {"status": status, "error": error, "retryable": retryable}
+    if retry_after is not None:
+        payload["retry_after"] = round(retry_after, 1)
     if detail is not None:
         payload["detail"] = detail
     return CallToolResult(
@@ -136,13 +149,18 @@ def create_server(client: UpstreamClient) -> Server:
                 outcome = "invalid-arguments"
                 return tool_error(400, "; ".join(problems), retryable=False)
             try:
-                response = await client.send(binding.call, arguments, request_id=uuid.uuid4().hex)
+                prepared = client.prepare(binding.call, arguments)
+                response = await client.send_prepared(
+                    binding.call, prepared, request_id=uuid.uuid4().hex
+                )
             except InputError as exc:
                 outcome = "invalid-arguments"
                 return tool_error(400, str(exc), retryable=False)
             except UpstreamError as exc:
                 outcome = f"upstream-{exc.status}"
-                return tool_error(exc.status, exc.detail, retryable=exc.retryable)
+                return tool_error(
+                    exc.status, exc.detail, retryable=exc.retryable, retry_after=exc.retry_after
+                )
             if not response.ok:
                 outcome = f"http-{response.status}"
                 retryable = response.status in (408, 429) or response.status >= 500
@@ -151,6 +169,7 @@ def create_server(client: UpstreamClient) -> Server:
                     f"the upstream answered HTTP {response.status}",
                     retryable=retryable,
                     detail=_decode(response.body),
+                    retry_after=response.retry_after,
                 )
             outcome = "ok"
             data = _decode(response.body)

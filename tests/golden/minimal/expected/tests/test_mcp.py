@@ -13,9 +13,9 @@ from minimal.settings import Settings
 
 from .conftest import FakeUpstream
 
-# (tool, arguments, upstream method, upstream path)
+# (tool, arguments, upstream method, upstream path, needs confirmation under the default policy)
 CASES = [
-    ("ping", {}, "GET", "/ping"),
+    ("ping", {}, "GET", "/ping", False),
 ]
 
 
@@ -33,7 +33,7 @@ async def test_lists_every_tool(settings: Settings) -> None:
         await upstream_client.close()
 
 
-@pytest.mark.parametrize(("name", "arguments", "method", "up_path"), CASES)
+@pytest.mark.parametrize(("name", "arguments", "method", "up_path", "confirm"), CASES)
 async def test_tool_reaches_upstream(
     settings: Settings,
     upstream: FakeUpstream,
@@ -41,12 +41,25 @@ async def test_tool_reaches_upstream(
     arguments: dict[str, Any],
     method: str,
     up_path: str,
+    confirm: bool,
 ) -> None:
     upstream_client = UpstreamClient(settings)
     await upstream_client.start()
     try:
         async with Client(create_server(upstream_client)) as client:
             result = await client.call_tool(name, arguments)
+            if confirm:
+                # Step one sends nothing and answers with a preview and a token.
+                assert result.structured_content is not None
+                assert result.structured_content["confirmation_required"] is True
+                assert result.structured_content["request"]["method"] == method
+                assert upstream.requests == []
+                token = result.structured_content["confirmation_token"]
+                result = await client.call_tool(name, {**arguments, "confirmation_token": token})
+                # A token confirms one call only.
+                again = await client.call_tool(name, {**arguments, "confirmation_token": token})
+                assert again.is_error
+                assert len(upstream.requests) == 1
         assert not result.is_error, result.content
         assert isinstance(result.structured_content, dict)
         sent = upstream.requests[-1]

@@ -1,0 +1,108 @@
+"""Section 4: start-up time and memory of ``python -m interactive_brokers serve``.
+
+Start-up is measured from just before the process is started to the first 200 from
+``/_adapter/health`` (and, for information, to the first successful MCP ``tools/call``). RSS is
+read from /proc: idle (1 s after start-up and one call of each kind), and sampled every 100 ms
+while wrk loads the REST route and ``loadgen.py`` loads the MCP tool at the same time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from drivers import Load, run_loadgen, run_wrk
+from procs import Processes, rss_kib
+from services import PACKAGE_DIR, start_generated, wait_mcp, wait_rest
+
+SAMPLE_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Footprint:
+    startup_health: tuple[float, ...]
+    startup_mcp: tuple[float, ...]
+    idle_kib: int
+    load_peak_kib: int
+    peak_hwm_kib: int
+    after_load_kib: int
+    rest_load: Load
+    mcp_load: Load
+
+
+def run_footprint(
+    procs: Processes,
+    origin_port: int,
+    runs: int,
+    load_seconds: float,
+    wrk: str | None,
+    log: Callable[[str], None],
+) -> Footprint:
+    health: list[float] = []
+    first_call: list[float] = []
+    for run_no in range(runs):
+        name = f"serve-{run_no + 1}"
+        service = start_generated(procs, "serve", origin_port, name)
+        health.append(wait_rest(procs, name, service))
+        first_call.append(wait_mcp(procs, name, service))
+        log(f"  start-up {run_no + 1}: health {health[-1]:.3f} s, first MCP call {first_call[-1]:.3f} s")
+        if run_no < runs - 1:
+            procs.stop(service.proc)
+    pid = service.proc.pid
+    rest_url = f"http://127.0.0.1:{service.rest_port}/iserver/accounts"
+    mcp_url = f"http://127.0.0.1:{service.mcp_port}/mcp"
+    run_loadgen("get", rest_url, 1, 1)  # one REST call; wait_mcp already made one MCP call
+    time.sleep(1.0)
+    idle, _ = rss_kib(pid)
+    samples = [idle]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        if wrk:
+            rest = pool.submit(run_wrk, wrk, rest_url, 64, load_seconds)
+        else:
+            rest = pool.submit(run_loadgen, "get", rest_url, int(500 * load_seconds), 64)
+        mcp = pool.submit(
+            run_loadgen, "mcp", mcp_url, int(150 * load_seconds), 16, max_seconds=3 * load_seconds
+        )
+        while not (rest.done() and mcp.done()):
+            samples.append(rss_kib(pid)[0])
+            time.sleep(SAMPLE_SECONDS)
+        rest_load, mcp_load = rest.result(), mcp.result()
+    time.sleep(1.0)
+    after, hwm = rss_kib(pid)
+    procs.stop(service.proc)
+    log(f"  RSS idle {idle / 1024:.1f} MiB, peak under load {max(samples) / 1024:.1f} MiB")
+    return Footprint(
+        startup_health=tuple(health),
+        startup_mcp=tuple(first_call),
+        idle_kib=idle,
+        load_peak_kib=max(samples),
+        peak_hwm_kib=hwm,
+        after_load_kib=after,
+        rest_load=rest_load,
+        mcp_load=mcp_load,
+    )
+
+
+def import_breakdown(top: int = 8) -> list[tuple[str, float]]:
+    """Seconds spent importing each top-level package when the generated package starts."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import interactive_brokers.__main__"],
+        cwd=PACKAGE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    own: dict[str, float] = defaultdict(float)
+    for line in done.stderr.splitlines():
+        # "import time:  self [us] | cumulative | imported package"
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        own[parts[2].strip().split(".")[0]] += int(parts[0]) / 1e6
+    return sorted(own.items(), key=lambda item: item[1], reverse=True)[:top]

@@ -1,0 +1,81 @@
+"""cProfile of ``naftiko-gen build`` in process: where generation time goes.
+
+Runs ``naftiko_gen.cli.main(["build", SPEC, "-o", OUT, "-q"])`` under cProfile and prints the
+top functions by cumulative time (click's own dispatch frames left out), then by own time.
+
+    python benchmarks/profile_build.py /tmp/synthetic-1000.yaml /tmp/out [--top 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import re
+import sys
+import time
+
+# Frames that only wrap the build command (their cumulative time is the whole run).
+_WRAPPERS = ("click/core.py", "cli.py:30(_analyse_all)", "cli.py:92(build)")
+
+
+def _where(func: tuple[str, int, str]) -> str:
+    filename, line, name = func
+    if filename == "~":
+        return name  # a builtin, e.g. {built-in method black.format_str}
+    filename = re.sub(r".*/(site-packages|generator|lib/python3\.\d+)/", "", filename)
+    return f"{filename}:{line}({name})"
+
+
+def _rows(stats: pstats.Stats, key: str, top: int, skip: tuple[str, ...]) -> list[str]:
+    entries = stats.stats  # type: ignore[attr-defined]
+    index = {"cumulative": 3, "tottime": 2}[key]
+    ordered = sorted(entries.items(), key=lambda item: item[1][index], reverse=True)
+    rows = []
+    for func, (_, ncalls, tottime, cumtime, _) in ordered:
+        where = _where(func)
+        if any(marker in where for marker in skip):
+            continue
+        rows.append(f"{cumtime:9.2f} {tottime:9.2f} {ncalls:>9}  {where}")
+        if len(rows) == top:
+            break
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec")
+    parser.add_argument("output")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    from naftiko_gen.cli import main as naftiko_gen  # timed: part of every build's wall time
+
+    imported = time.perf_counter() - started
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.enable()
+    try:
+        naftiko_gen(["build", args.spec, "-o", args.output, "-q"], standalone_mode=False)
+    finally:
+        profile.disable()
+    elapsed = time.perf_counter() - started
+    stats = pstats.Stats(profile)
+    header = f"{'cum s':>9} {'own s':>9} {'calls':>9}  function"
+    print(f"import naftiko_gen.cli (not profiled): {imported:.2f} s")
+    print(f"build of {args.spec} under cProfile: {elapsed:.2f} s")
+    for func, (_, ncalls, _, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if "black.format_str" in func[2]:
+            share = cumtime / elapsed * 100
+            print(f"black.format_str: {cumtime:.2f} s in {ncalls} calls ({share:.0f}% of the build)")
+    print("\nby cumulative time:")
+    print(header)
+    print("\n".join(_rows(stats, "cumulative", args.top, _WRAPPERS)))
+    print("\nby own time:")
+    print(header)
+    print("\n".join(_rows(stats, "tottime", max(5, args.top // 2), ())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""naftiko-gen benchmark harness (issue 7): one command, one table, benchmarks/results.md.
+
+    python benchmarks/run.py [--quick] [--only gen,rest,mcp,footprint] [--keep-workdir]
+
+1. generation: wall time of ``naftiko-gen build`` for the seed spec and synthetic specs of 10,
+   100 and 1,000 operations; cProfile of an in-process build when a target is missed;
+2. REST adapter overhead: wrk against nginx serving a static file (direct), through the generated
+   adapter, and through nginx ``proxy_pass`` (the reference proxy), at concurrency 1, 16, 64;
+3. MCP ``tools/call getaccounts``: the generated MCP server against FastMCP's OpenAPI provider on
+   the same upstream, same load generator, same protocol revision (2026-07-28);
+4. footprint: start-up time and RSS of ``python -m interactive_brokers serve``.
+
+Everything listens on 127.0.0.1; every load is bounded in count or time; every process started
+here is stopped on exit, on Ctrl-C and on SIGTERM. Progress goes to stderr, the tables to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from drivers import wrk_version
+from footprint_bench import import_breakdown, run_footprint
+from gen_bench import profile_build, run_generation, write_synth_specs
+from mcp_bench import run_mcp
+from procs import Processes
+from report import (
+    Results,
+    git_revision,
+    load_average,
+    local_versions,
+    markdown,
+    sections,
+    verdicts,
+)
+from rest_bench import run_rest, urls
+from services import (
+    FASTMCP_REQUIREMENT,
+    REPO,
+    ensure_fastmcp_venv,
+    peer_versions,
+    start_fastmcp,
+    start_generated,
+    wait_mcp,
+    wait_rest,
+)
+from upstream import accounts_body, ensure_tools, nginx_version, start_origin, start_proxy
+
+HERE = Path(__file__).resolve().parent
+SEED_SPEC = REPO / "specs" / "interactive-brokers.yaml"
+SEED_EXAMPLES = REPO / "specs" / "interactive-brokers.examples.yaml"
+SEED_OPERATIONS = 9
+EXPECT = "DU1234567"  # in the getaccounts body: every REST/MCP answer must carry it
+SECTIONS = ("gen", "rest", "mcp", "footprint")
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed_runs: int
+    synth_runs: dict[int, int]  # operations -> builds
+    profile_ops: int  # synthetic size profiled when the 1,000-operation targets are missed
+    rest_seconds: float
+    rest_rounds: int
+    concurrencies: tuple[int, ...]
+    mcp_plan: tuple[tuple[int, int], ...]  # (concurrency, calls)
+    mcp_rounds: int
+    startup_runs: int
+    load_seconds: float
+
+
+FULL = Plan(
+    seed_runs=3,
+    synth_runs={10: 3, 100: 3, 1000: 2},
+    profile_ops=1000,
+    rest_seconds=5.0,
+    rest_rounds=2,
+    concurrencies=(1, 16, 64),
+    mcp_plan=((1, 500), (16, 3000)),
+    mcp_rounds=3,
+    startup_runs=3,
+    load_seconds=5.0,
+)
+QUICK = Plan(
+    seed_runs=1,
+    synth_runs={10: 1, 100: 1, 1000: 1},
+    profile_ops=100,
+    rest_seconds=2.0,
+    rest_rounds=1,
+    concurrencies=(1, 16, 64),
+    mcp_plan=((1, 150), (16, 800)),
+    mcp_rounds=1,
+    startup_runs=1,
+    load_seconds=3.0,
+)
+
+_T0 = time.perf_counter()
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through Processes.__exit__: children are stopped
+
+
+def describe(plan: Plan) -> dict[str, str]:
+    rest = "wrk, keep-alive, closed loop" if shutil.which("wrk") else "loadgen.py GET (no wrk)"
+    return {
+        "generation": f"seed ×{plan.seed_runs}, "
+        + ", ".join(f"{n:,} ops ×{k}" for n, k in plan.synth_runs.items())
+        + "; best run counts",
+        "REST": f"{rest}; {plan.rest_seconds:g} s per cell, concurrency "
+        f"{', '.join(map(str, plan.concurrencies))}; best of {plan.rest_rounds} round(s)",
+        "MCP": "loadgen.py, 2026-07-28 tools/call over keep-alive aiohttp; "
+        + ", ".join(f"{n:,} calls at c={c}" for c, n in plan.mcp_plan)
+        + f"; best of {plan.mcp_rounds} round(s), server order alternating",
+        "footprint": f"start-up ×{plan.startup_runs}; RSS under {plan.load_seconds:g} s of "
+        "REST c=64 + MCP c=16 load",
+    }
+
+
+def generation(results: Results, plan: Plan, workdir: Path) -> None:
+    log("1. generation")
+    results.gen = run_generation(
+        SEED_SPEC, SEED_OPERATIONS, plan.seed_runs, plan.synth_runs, workdir, log
+    )
+    missed = {v.target for v in verdicts(results) if not v.ok}
+    if any("1,000" in t or "time(1000)" in t for t in missed):
+        spec = write_synth_specs(workdir, (plan.profile_ops,))[plan.profile_ops]
+        results.gen_profile_of = f"synthetic {plan.profile_ops:,}-operation spec"
+        log(f"  1,000-operation target missed: profiling the {results.gen_profile_of}")
+        results.gen_profile = profile_build(spec, workdir)
+    elif missed:
+        results.gen_profile_of = "seed spec"
+        log("  seed target missed: profiling the seed spec")
+        results.gen_profile = profile_build(SEED_SPEC, workdir)
+
+
+def servers(results: Results, plan: Plan, only: set[str], procs: Processes, workdir: Path) -> None:
+    tools = ensure_tools()
+    if tools.note:
+        log(f"  {tools.note}")
+    if not tools.nginx:
+        for name in only - {"gen"}:
+            results.skipped[name] = f"nginx is not available ({tools.note or 'not installed'})"
+        return
+    results.versions["nginx"] = nginx_version(tools.nginx)
+    if tools.wrk:
+        results.versions["wrk"] = wrk_version(tools.wrk)
+    origin = start_origin(procs, tools.nginx, workdir, accounts_body(SEED_EXAMPLES))
+    log(f"  origin nginx on 127.0.0.1:{origin}")
+
+    if "rest" in only:
+        log("2. REST adapter overhead")
+        adapter = start_generated(procs, "rest", origin, "rest-adapter")
+        wait_rest(procs, "rest-adapter", adapter)
+        proxy_port = start_proxy(procs, tools.nginx, workdir, origin)
+        assert adapter.rest_port is not None
+        targets = urls(origin, adapter.rest_port, proxy_port)
+        pgids = {
+            "direct": procs.get("nginx-origin").pid,
+            "adapter": adapter.proc.pid,
+            "nginx proxy": procs.get("nginx-proxy").pid,
+        }
+        results.rest_driver = "wrk" if tools.wrk else "loadgen.py (wrk unavailable)"
+        results.rest = run_rest(
+            targets, pgids, tools.wrk, plan.concurrencies, plan.rest_seconds, plan.rest_rounds, log
+        )
+        procs.stop(adapter.proc)
+        procs.stop(procs.get("nginx-proxy"))
+
+    if "mcp" in only:
+        log("3. MCP tools/call: generated vs FastMCP")
+        python = ensure_fastmcp_venv(log)
+        for name, version in peer_versions(python).items():
+            results.versions[f"{name} (FastMCP venv)"] = version
+        ours = start_generated(procs, "mcp", origin, "mcp-generated")
+        peer = start_fastmcp(procs, python, origin, "mcp-fastmcp")
+        wait_mcp(procs, "mcp-generated", ours)
+        wait_mcp(procs, "mcp-fastmcp", peer)
+        assert ours.mcp_port is not None and peer.mcp_port is not None
+        ports = {"generated": ours.mcp_port, "FastMCP": peer.mcp_port}
+        pgids = {"generated": ours.proc.pid, "FastMCP": peer.proc.pid}
+        results.mcp = run_mcp(ports, pgids, plan.mcp_plan, plan.mcp_rounds, EXPECT, log)
+        procs.stop(ours.proc)
+        procs.stop(peer.proc)
+
+    if "footprint" in only:
+        log("4. footprint")
+        results.footprint = run_footprint(
+            procs, origin, plan.startup_runs, plan.load_seconds, tools.wrk, log
+        )
+        if statistics.median(results.footprint.startup_health) >= 1.0:
+            results.imports = import_breakdown()
+
+
+def notes(results: Results, plan: Plan, quick: bool) -> list[str]:
+    out = [
+        "Ratios compare systems measured side by side in this run. Each cell is the best of its "
+        "rounds (noise on a shared machine only slows runs down); rounds interleave the systems.",
+        "Load generators (wrk, loadgen.py) run on the same 2 cores as the servers under test.",
+    ]
+    if results.rest:
+        out.append(
+            "REST: origin and reference proxy are each one nginx worker; the adapter is one "
+            "process, as generated (access log on, default plain format, to a file). "
+            "Multi-worker figures are not reported: the generated serve.py binds its socket "
+            "with SO_REUSEADDR only, so N adapter processes on one port would need SO_REUSEPORT "
+            "support in serve.py (or a balancer in front). 'front CPU/req' is the CPU time of "
+            "the process group in front (origin nginx / adapter / proxy nginx) per request; "
+            "1.00 cores = one core saturated."
+        )
+        for c in plan.concurrencies:
+            adapter, proxy = results.rest[(c, "adapter")], results.rest[(c, "nginx proxy")]
+            if adapter.rps / proxy.rps < 0.35:
+                out.append(
+                    f"MISSED REST c={c}: the adapter reaches {adapter.rps / proxy.rps:.0%} of "
+                    f"nginx proxy; it burns {adapter.cpu_us_per_request or 0:.0f} µs CPU per "
+                    f"request against {proxy.cpu_us_per_request or 0:.0f} µs for nginx and runs "
+                    f"at {adapter.cores or 0:.2f} cores: one Python process is CPU-bound."
+                )
+    if results.mcp:
+        out.append(
+            f"MCP: both servers serve Streamable HTTP at /mcp with JSON responses, stateless. "
+            f"FastMCP ({FASTMCP_REQUIREMENT}, own venv benchmarks/.venv-fastmcp) is "
+            "FastMCP.from_openapi(openapi.json of the generated adapter, "
+            "client=httpx2.AsyncClient(base_url=<origin>/v1/api, timeout=30)): it calls the "
+            "origin directly, as the generated MCP server does. Every call is checked "
+            "(HTTP 200, JSON-RPC result, isError false, the account id in the result)."
+        )
+        for c, _ in plan.mcp_plan:
+            ours, peer = results.mcp[(c, "generated")], results.mcp[(c, "FastMCP")]
+            if ours.rps / peer.rps < 1.5 or ours.p99_ms >= peer.p99_ms:
+                out.append(
+                    f"MISSED MCP c={c}: {ours.rps / peer.rps:.2f}× FastMCP's calls/s, p99 "
+                    f"{ours.p99_ms:.2f} vs {peer.p99_ms:.2f} ms; server CPU per call "
+                    f"{ours.cpu_us_per_request or 0:.0f} µs vs {peer.cpu_us_per_request or 0:.0f}"
+                    " µs. Most of it is the MCP SDK's per-request work, which both servers share."
+                )
+    if results.gen_profile:
+        share = next((ln for ln in results.gen_profile.splitlines() if "black." in ln), "")
+        out.append(
+            f"MISSED generation target(s): section 1b profiles the {results.gen_profile_of} in "
+            f"process. {share}."
+            + (" Quick mode profiles the 100-operation spec to save time." if quick else "")
+        )
+    if results.footprint and results.imports:
+        top = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in results.imports[:4])
+        out.append(
+            "MISSED start-up: most of it is importing the package's dependencies before any "
+            f"socket is bound (section 4b; own import time: {top})."
+        )
+    if results.footprint and results.footprint.idle_kib * 1024 >= 80_000_000:
+        out.append(
+            "MISSED idle RSS: the process holds aiohttp, uvicorn/starlette, the MCP SDK with its "
+            "pydantic models for two protocol revisions, and jsonschema."
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer repeats")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
+    )
+    parser.add_argument("--keep-workdir", action="store_true", help="keep logs and configs")
+    args = parser.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if not only <= set(SECTIONS):
+        parser.error(f"--only takes {', '.join(SECTIONS)}")
+    plan = QUICK if args.quick else FULL
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
+
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    if only != set(SECTIONS):
+        command += f" --only {','.join(s for s in SECTIONS if s in only)}"
+    results = Results(
+        mode="quick" if args.quick else "full",
+        command=command,
+        started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        revision=git_revision(REPO),
+        load_before=load_average(),
+        versions=local_versions(),
+        settings=describe(plan),
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="naftiko-bench-"))
+    log(f"work directory {workdir} ({results.mode} mode)")
+    try:
+        with Processes(workdir) as procs:
+            if "gen" in only:
+                generation(results, plan, workdir)
+            if only - {"gen"}:
+                servers(results, plan, only, procs, workdir)
+    except KeyboardInterrupt:
+        log("interrupted: every process started here has been stopped")
+        return 130
+    finally:
+        if args.keep_workdir:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results.load_after = load_average()
+
+    document = markdown(results, notes(results, plan, args.quick))
+    (HERE / "results.md").write_text(document, encoding="utf-8")
+    for title, body in sections(results):
+        print(f"\n## {title}\n\n{body}")
+    print(f"\nwritten: {(HERE / 'results.md').relative_to(REPO)}  (command: {command})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
