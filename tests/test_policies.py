@@ -19,11 +19,11 @@ from .conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "generated" / "interactive_brokers"))
 
-from interactive_brokers.client import UpstreamClient  # noqa: E402
-from interactive_brokers.mcp_server import create_server  # noqa: E402
-from interactive_brokers.rest import create_app  # noqa: E402
-from interactive_brokers.settings import load_settings  # noqa: E402
-from mcp import Client  # noqa: E402
+from interactive_brokers.client import UpstreamClient
+from interactive_brokers.mcp_server import create_server
+from interactive_brokers.rest import create_app
+from interactive_brokers.settings import load_settings
+from mcp import Client
 
 Reply = Callable[[web.Request, int], web.StreamResponse]
 

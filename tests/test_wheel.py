@@ -14,6 +14,15 @@ from .conftest import ROOT
 
 def test_wheel_install_builds_the_seed(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
+    # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "generated", "tests", "build", "*.egg-info", "__pycache__"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -25,7 +34,7 @@ def test_wheel_install_builds_the_seed(tmp_path: Path) -> None:
             "-q",
             "-w",
             str(dist),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         timeout=300,
