@@ -16,13 +16,17 @@ def test_wheel_install_builds_the_seed(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
     source = tmp_path / "src"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "generated", "tests", "build", "*.egg-info", "__pycache__"
-        ),
-    )
+    skip_at_top = {".git", ".venv", "generated", "tests", "build", "benchmarks"}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        top = Path(directory) == ROOT
+        return {
+            n
+            for n in names
+            if (top and n in skip_at_top) or n.endswith(".egg-info") or n == "__pycache__"
+        }
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     subprocess.run(
         [
             sys.executable,
