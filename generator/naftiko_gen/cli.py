@@ -173,3 +173,15 @@ def demo(ctx: click.Context) -> None:
     from .demo import demo_command
 
     demo_command.main(args=ctx.args, prog_name="naftiko-gen demo", standalone_mode=True)
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def corpus(ctx: click.Context) -> None:
+    """Validate, build, lint and test every spec in a folder; print a tally (see 'naftiko-gen corpus --help')."""
+    from .corpus import corpus_command
+
+    corpus_command.main(args=ctx.args, prog_name="naftiko-gen corpus", standalone_mode=True)

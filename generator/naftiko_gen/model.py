@@ -58,14 +58,17 @@ class Auth:
     token: Source | None = None
     username: Source | None = None
     password: Source | None = None
-    key: str = ""
-    value: Source | None = None
-    placement: Literal["header", "query"] = "header"
+    keys: tuple[tuple[str, str, Source], ...] = ()  # apikey: (placement, name, value)
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        found = [s for s in (self.token, self.username, self.password) if s is not None]
+        return (*found, *(value for _, _, value in self.keys))
 
     @property
     def secrets(self) -> tuple[str, ...]:
         found: list[str] = []
-        for source in (self.token, self.username, self.password, self.value):
+        for source in self.sources:
             if source is not None:
                 found.extend(source.secrets)
         return tuple(dict.fromkeys(found))
@@ -129,12 +132,22 @@ class Upstream:
 
     namespace: str
     env_prefix: str
-    base_url: str
+    base_url: str  # as written (placeholders included)
     description: str
     auth: Auth | None
     operations: tuple[UpstreamOperation, ...]
     shared_params: tuple[UpstreamParam, ...]
     const_name: str
+    base_url_template: Source | None = None  # set when baseUri holds {{VAR}} placeholders
+
+    @property
+    def base_path(self) -> str:
+        """The path part of the base URL (what follows the last placeholder when templated)."""
+        if self.base_url_template is None:
+            rest = self.base_url.split("://", 1)[-1]
+            return "/" + rest.partition("/")[2] if "/" in rest else ""
+        tail = self.base_url_template.parts[-1] if self.base_url_template.parts else ("", "")
+        return tail[1] if tail[0] == "text" and tail[1].startswith("/") else ""
 
 
 @dataclass(frozen=True)
@@ -388,15 +401,7 @@ class Capability:
             if call.body and call.body.kind in ("json", "form", "text"):
                 return True
         for upstream in self.upstreams:
-            if upstream.auth and any(
-                has(s)
-                for s in (
-                    upstream.auth.token,
-                    upstream.auth.username,
-                    upstream.auth.password,
-                    upstream.auth.value,
-                )
-            ):
+            if upstream.auth and any(has(s) for s in upstream.auth.sources):
                 return True
             if any(has(p.value) for p in upstream.shared_params):
                 return True

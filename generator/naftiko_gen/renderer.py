@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import black
 import jinja2
 
-from .model import Body, Call, Capability, Input, Source, environment
+from .model import Body, Call, Capability, Input, Source, Upstream, environment
 from .openapi import openapi_document
 from .samples import mcp_cases, rest_cases
 
@@ -126,6 +126,16 @@ def call(value: Call) -> str:
     return f"Call({', '.join(args)})"
 
 
+def base_url_expr(upstream: Upstream) -> str:
+    """Default base URL: the spec's literal, or an expression over the loaded secrets."""
+    if upstream.base_url_template is None:
+        return py(upstream.base_url)
+    parts = []
+    for kind, text in upstream.base_url_template.parts:
+        parts.append(py(text) if kind == "text" else f"secrets[{py(text)}]")
+    return " + ".join(parts)
+
+
 def input_kwargs(item: Input) -> str:
     out = ""
     if item.type != "string":
@@ -149,7 +159,15 @@ def environment_jinja() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(py=py, doc=doc, md=md, source=source, call=call, input_kwargs=input_kwargs)
+    env.filters.update(
+        py=py,
+        doc=doc,
+        md=md,
+        source=source,
+        call=call,
+        input_kwargs=input_kwargs,
+        base_url_expr=base_url_expr,
+    )
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
     env.filters["url_path"] = lambda url: urlsplit(url).path
     return env

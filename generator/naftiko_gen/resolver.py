@@ -43,6 +43,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}|\{([^{}/]+)\}")
 TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 UNSUPPORTED_AUTH = ("oauth1", "oauth2", "hmac", "aws-sig-v4", "aws", "certificate", "mtls", "ntlm")
 AUTH_ALIASES = {"apiKey": "apikey", "api_key": "apikey", "api-key": "apikey", "bearer": "bearer"}
+# `type: header` / `type: query` in catalog specs mean an API key sent there.
 BODY_CONTENT_TYPES = {
     "text": "text/plain; charset=utf-8",
     "xml": "application/xml",
@@ -199,6 +200,8 @@ class Resolver:
         for upstream in self.upstreams.values():
             if upstream.auth:
                 used.update(upstream.auth.secrets)
+            if upstream.base_url_template:
+                used.update(upstream.base_url_template.secrets)
             for param in upstream.shared_params:
                 if param.value:
                     used.update(param.value.secrets)
@@ -265,9 +268,12 @@ class Resolver:
             )
             return None
         base_url = _text(entry.get("baseUri"))
-        if "{" in base_url:
+        base_template = None
+        if TEMPLATE.search(base_url):
+            base_template = self._base_url_template(base_url, (*path, "baseUri"))
+        if "{" in TEMPLATE.sub("", base_url):
             self.report.unsupported(
-                "placeholders in baseUri (override the URL with the BASE_URL variable instead)",
+                f"server variables like {{name}} in baseUri (set {env_name(namespace)}_BASE_URL instead)",
                 (*path, "baseUri"),
             )
         if base_url.endswith("/"):
@@ -317,6 +323,26 @@ class Resolver:
             operations=tuple(operations),
             shared_params=shared,
             const_name=constant(namespace),
+            base_url_template=base_template,
+        )
+
+    def _base_url_template(self, base_url: str, path: Pointer) -> Source:
+        """``{{VAR}}`` placeholders in baseUri: deployment configuration read at start-up."""
+        for match in TEMPLATE.finditer(base_url):
+            expr = match.group(1)
+            head, _, tail = expr.partition(".")
+            var = tail if tail and head in self.bind_namespaces | {"env"} else expr
+            if var not in self.secrets and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+                self.report.warning(
+                    f"baseUri placeholder {{{{{expr}}}}} is not declared in binds; read from environment variable {var}",
+                    path,
+                )
+                self.secrets[var] = Secret(var=var, env=var)
+        source = self._template(base_url, path, inputs=None)
+        return (
+            source
+            if source.kind == "template"
+            else Source(kind="template", parts=((source.kind, source.value),))
         )
 
     def _consumed_param(
@@ -482,27 +508,9 @@ class Resolver:
                 username=self._required_template(raw, "username", path),
                 password=self._required_template(raw, "password", path),
             )
-        if kind == "apikey":
-            key = raw.get("key", raw.get("name"))
-            placement = raw.get("placement", raw.get("in", "header"))
-            if "name" in raw or "in" in raw:
-                self.report.warning(
-                    "apikey 'name'/'in' are not official; read as 'key'/'placement'", path
-                )
-            if placement not in ("header", "query"):
-                self.report.unsupported(f"apikey placement {placement!r}", path)
-                return None
-            if not isinstance(key, str) or not key:
-                self.report.error(
-                    "apikey authentication needs a 'key' (the header or query name)", path
-                )
-                return None
-            return Auth(
-                kind="apikey",
-                key=key,
-                value=self._required_template(raw, "value", path),
-                placement=placement,
-            )
+        if kind in ("apikey", "header", "query"):
+            keys = self._apikeys(raw, "query" if kind == "query" else "header", path)
+            return Auth(kind="apikey", keys=keys) if keys else None
         if kind in UNSUPPORTED_AUTH:
             self.report.unsupported(f"{kind} authentication", (*path, "type"))
             return None
@@ -511,6 +519,52 @@ class Resolver:
             (*path, "type"),
         )
         return None
+
+    def _apikeys(
+        self, raw: dict[str, Any], default_placement: str, path: Pointer
+    ) -> tuple[tuple[str, str, Source], ...]:
+        """(placement, name, value) of every key an apikey block sends, in all the shapes seen
+        in real specs; each unofficial shape is reported as a warning."""
+        found: list[tuple[str, str, Any]] = []
+        official = {"type", "key", "value", "placement"}
+        if isinstance(raw.get("headers"), dict):
+            found += [("header", str(k), v) for k, v in raw["headers"].items()]
+        elif isinstance(raw.get("parameters"), list):
+            for item in raw["parameters"]:
+                if isinstance(item, dict) and item.get("name"):
+                    found.append(
+                        (item.get("in", default_placement), str(item["name"]), item.get("value"))
+                    )
+        elif isinstance(raw.get("header"), str) or isinstance(raw.get("query"), str):
+            placement = "header" if isinstance(raw.get("header"), str) else "query"
+            value = raw.get("value", raw.get("token", raw.get("key")))
+            found.append((placement, raw[placement], value))
+        else:
+            name = raw.get("key", raw.get("name"))
+            value = raw.get("value", raw.get("token"))
+            placement = raw.get("placement", raw.get("in", default_placement))
+            found.append((placement, name, value))
+        if set(raw) - official or raw.get("type") != "apikey":
+            self.report.warning(
+                "this apikey shape is not official; read as key/value/placement", path
+            )
+        keys: list[tuple[str, str, Source]] = []
+        for placement, name, value in found:
+            if placement not in ("header", "query"):
+                self.report.unsupported(f"apikey placement {placement!r}", path)
+                continue
+            if not isinstance(name, str) or not name:
+                self.report.error(
+                    "apikey authentication needs a 'key' (the header or query name)", path
+                )
+                continue
+            if value is None:
+                self.report.error(
+                    f"apikey {name!r} needs a 'value' (e.g. '{{{{API_KEY}}}}' from binds)", path
+                )
+                continue
+            keys.append((placement, name, self._template(value, path, inputs=None)))
+        return tuple(keys)
 
     def _required_template(self, raw: dict[str, Any], key: str, path: Pointer) -> Source | None:
         if key not in raw:
@@ -1091,7 +1145,9 @@ class Resolver:
             description=_text(raw.get("description")) or call.operation.description or raw["name"],
             inputs=inputs,
             input_schema=_input_schema(inputs, body_argument, confirmable),
-            output_schema=call.output.json_schema,
+            output_schema=(
+                _with_preview(call.output.json_schema) if confirmable else call.output.json_schema
+            ),
             annotations=annotations,
             call=call,
             body_argument=body_argument,
@@ -1193,6 +1249,26 @@ def _input_schema(
         schema["required"] = required
     schema["additionalProperties"] = False
     return schema
+
+
+PREVIEW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Not sent yet: call again with confirmation_token to send this request.",
+    "properties": {
+        "confirmation_required": {"const": True},
+        "confirmation_token": {"type": "string"},
+        "expires_in_seconds": {"type": "integer"},
+        "request": {"type": "object"},
+    },
+    "required": ["confirmation_required", "confirmation_token", "request"],
+}
+
+
+def _with_preview(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A confirmable tool answers either its output or a confirmation preview."""
+    if schema is None:
+        return None
+    return {"type": "object", "anyOf": [schema, PREVIEW_SCHEMA]}
 
 
 def _output_schema(node: dict[str, Any]) -> dict[str, Any]:

@@ -110,6 +110,7 @@ class FakeUpstream:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._reply = Reply()
+        self._queue: list[Reply] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.ServerRunner | None = None
         self._thread: threading.Thread | None = None
@@ -128,13 +129,22 @@ class FakeUpstream:
     # -- control from the tests
 
     def answer(self, **reply: Any) -> None:
+        """Answer every request with this reply (see ``Reply``)."""
         with self._lock:
             self._reply = Reply(**reply)
+            self._queue = []
+
+    def answer_sequence(self, *replies: dict[str, Any]) -> None:
+        """Answer the next requests with these replies in turn, then repeat the last one."""
+        with self._lock:
+            self._queue = [Reply(**reply) for reply in replies]
+            self._reply = self._queue.pop()
 
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
             self._reply = Reply()
+            self._queue = []
 
     @property
     def requests(self) -> list[Recorded]:
@@ -166,7 +176,7 @@ class FakeUpstream:
                     body=body,
                 )
             )
-            reply = self._reply
+            reply = self._queue.pop(0) if self._queue else self._reply
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.close or reply.raw is not None:
@@ -238,8 +248,11 @@ class FakeUpstream:
 # --------------------------------------------------------------------------- the adapter
 
 
-def adapter_env(base_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a generated service: ours, minus any adapter settings, plus *extra*."""
+def adapter_env(base_url: str, *, policies: bool = False, **extra: str) -> dict[str, str]:
+    """The environment of a generated service: ours, minus any adapter settings, plus *extra*.
+
+    Unless *policies* is true, retries and the MCP confirmation step are switched off, so that
+    one call is one upstream exchange; with *policies* the package's defaults apply."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -253,12 +266,13 @@ def adapter_env(base_url: str, **extra: str) -> dict[str, str]:
             "INTERACTIVE_BROKERS_TOKEN": TOKEN,
             "INTERACTIVE_BROKERS_TIMEOUT": str(UPSTREAM_TIMEOUT),
             "ADAPTER_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-            # These tests pin the single-request contract; retries, pacing and the two-step
-            # confirmation have their own tests (tests/test_policies.py, tests/test_shipping.py).
-            "INTERACTIVE_BROKERS_RETRIES": "0",
-            "ADAPTER_CONFIRM": "off",
         }
     )
+    if not policies:
+        # These tests pin the single-request contract; retries, pacing and the two-step
+        # confirmation have their own tests (tests/test_policies.py, tests/test_shipping.py,
+        # and the "default policies" sections of the e2e modules).
+        env.update({"INTERACTIVE_BROKERS_RETRIES": "0", "ADAPTER_CONFIRM": "off"})
     env.update(extra)
     return env
 
@@ -267,7 +281,14 @@ class AdapterProcess:
     """``python -m interactive_brokers serve`` as a subprocess on free loopback ports."""
 
     def __init__(
-        self, name: str, log_dir: Path, base_url: str, command: str = "serve", **env: str
+        self,
+        name: str,
+        log_dir: Path,
+        base_url: str,
+        command: str = "serve",
+        *,
+        policies: bool = False,
+        **env: str,
     ) -> None:
         assert command in ("serve", "rest", "mcp")
         self.name = name
@@ -275,7 +296,7 @@ class AdapterProcess:
         self.rest_port = free_port()
         self.mcp_port = free_port()
         self.log_path = log_dir / f"{name}.log"
-        self.env = adapter_env(base_url, **env)
+        self.env = adapter_env(base_url, policies=policies, **env)
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
 
@@ -291,6 +312,11 @@ class AdapterProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self) -> AdapterProcess:
+        """Launch the process and wait until it serves."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> AdapterProcess:
+        """Launch the process without waiting (see ``wait_ready``)."""
         command = [sys.executable, "-m", "interactive_brokers", self.command, "--host", "127.0.0.1"]
         if self.command == "serve":
             command += ["--port", str(self.rest_port), "--mcp-port", str(self.mcp_port)]
@@ -307,10 +333,9 @@ class AdapterProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._wait_healthy()
         return self
 
-    def _wait_healthy(self) -> None:
+    def wait_ready(self) -> AdapterProcess:
         assert self.process is not None
         deadline = time.monotonic() + STARTUP_TIMEOUT
         # REST: the health endpoint answers 200. MCP only: /mcp answers HTTP at all.
@@ -338,6 +363,7 @@ class AdapterProcess:
             # The MCP socket is bound and listening before the REST site starts serving.
             with socket.create_connection(("127.0.0.1", self.mcp_port), timeout=5):
                 pass
+        return self
 
     def terminate(self) -> None:
         """Send SIGTERM (graceful shutdown) without waiting."""
@@ -367,12 +393,25 @@ class AdapterProcess:
             self.process.wait(5)
 
 
+def check_stopped(adapter: AdapterProcess, returncode: int) -> None:
+    """Teardown checks that hold for every adapter process of this suite."""
+    log = adapter.log_text()
+    assert TOKEN not in log, f"the upstream token leaked into the {adapter.name} log"
+    assert returncode == 0, f"{adapter.name} exited {returncode} after SIGTERM:\n{log}"
+
+
 @contextlib.contextmanager
 def running_adapter(
-    name: str, log_dir: Path, base_url: str, command: str = "serve", **env: str
+    name: str,
+    log_dir: Path,
+    base_url: str,
+    command: str = "serve",
+    *,
+    policies: bool = False,
+    **env: str,
 ) -> Iterator[AdapterProcess]:
     """Start an adapter, yield it, stop it with SIGTERM and check its exit status and log."""
-    adapter = AdapterProcess(name, log_dir, base_url, command, **env).start()
+    adapter = AdapterProcess(name, log_dir, base_url, command, policies=policies, **env).start()
     try:
         yield adapter
     finally:
@@ -380,10 +419,7 @@ def running_adapter(
             returncode = adapter.stop()
         finally:
             adapter.kill()
-        log = adapter.log_text()
-        # Teardown checks that hold for every adapter process of this suite.
-        assert TOKEN not in log, f"the upstream token leaked into the {name} log"
-        assert returncode == 0, f"{name} exited {returncode} after SIGTERM:\n{log}"
+        check_stopped(adapter, returncode)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -409,26 +445,93 @@ def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-logs")
 
 
-# Single attempts, no confirmation step: the tests on the shared adapters check one upstream
-# exchange per call. (Retries and confirmations, where the package has them, are switched off
-# by these variables; a package without those features ignores them.)
-SINGLE_SHOT = {"INTERACTIVE_BROKERS_RETRIES": "0", "ADAPTER_CONFIRM": "off"}
+MCP_TOKEN = "mcp-token-XYZ-789"
+
+
+class Fleet:
+    """The long-lived adapters of the session, launched together on first use (their start-up,
+    mostly imports, overlaps) and stopped together at the end."""
+
+    def __init__(self, fake: FakeUpstream, log_dir: Path) -> None:
+        down = f"http://127.0.0.1:{free_port()}{BASE_PATH}"  # nothing listens there
+        self.adapters = {
+            # REST + MCP against the fake; 1 s upstream timeout, 1000-byte bodies, single shot.
+            "adapter": AdapterProcess("adapter", log_dir, fake.base_url),
+            # ... with the package's default policies (retries, MCP confirmation step).
+            "policy": AdapterProcess("policy-adapter", log_dir, fake.base_url, policies=True),
+            # ... whose upstream is a closed loopback port.
+            "down": AdapterProcess("down-adapter", log_dir, down),
+            # ... sending no upstream credential, and requiring a bearer token from MCP clients.
+            "guarded": AdapterProcess(
+                "guarded-adapter",
+                log_dir,
+                fake.base_url,
+                INTERACTIVE_BROKERS_TOKEN="",
+                ADAPTER_MCP_TOKEN=MCP_TOKEN,
+            ),
+        }
+        self._ready: set[str] = set()
+
+    def launch(self) -> Fleet:
+        for adapter in self.adapters.values():
+            adapter.launch()
+        return self
+
+    def get(self, name: str) -> AdapterProcess:
+        adapter = self.adapters[name]
+        if name not in self._ready:
+            adapter.wait_ready()
+            self._ready.add(name)
+        return adapter
+
+    def stop(self) -> None:
+        for adapter in self.adapters.values():
+            if adapter.process is not None and adapter.process.poll() is None:
+                adapter.terminate()
+        failures = []
+        for adapter in self.adapters.values():
+            try:
+                check_stopped(adapter, adapter.wait())
+            except AssertionError as exc:
+                failures.append(str(exc))
+            finally:
+                adapter.kill()
+        assert not failures, "\n".join(failures)
 
 
 @pytest.fixture(scope="session")
-def adapter(fake_upstream: FakeUpstream, e2e_logs: Path) -> Iterator[AdapterProcess]:
-    """REST + MCP (``serve``) against the fake upstream; 1 s upstream timeout, 1000-byte bodies."""
-    with running_adapter("adapter", e2e_logs, fake_upstream.base_url, **SINGLE_SHOT) as process:
-        yield process
+def fleet(fake_upstream: FakeUpstream, e2e_logs: Path) -> Iterator[Fleet]:
+    fleet = Fleet(fake_upstream, e2e_logs)
+    try:
+        yield fleet.launch()
+    finally:
+        fleet.stop()
 
 
 @pytest.fixture(scope="session")
-def down_adapter(e2e_logs: Path) -> Iterator[AdapterProcess]:
+def adapter(fleet: Fleet) -> AdapterProcess:
+    """REST + MCP (``serve``) against the fake upstream; 1 s upstream timeout, 1000-byte bodies,
+    no retries, no MCP confirmation step."""
+    return fleet.get("adapter")
+
+
+@pytest.fixture(scope="session")
+def policy_adapter(fleet: Fleet) -> AdapterProcess:
+    """Like ``adapter`` but with the package's default upstream policies (retries of idempotent
+    calls, two-step confirmation of MCP writes)."""
+    return fleet.get("policy")
+
+
+@pytest.fixture(scope="session")
+def down_adapter(fleet: Fleet) -> AdapterProcess:
     """REST + MCP whose upstream base URL points at a closed loopback port."""
-    closed = free_port()
-    down = f"http://127.0.0.1:{closed}{BASE_PATH}"
-    with running_adapter("down-adapter", e2e_logs, down, **SINGLE_SHOT) as process:
-        yield process
+    return fleet.get("down")
+
+
+@pytest.fixture(scope="session")
+def guarded_adapter(fleet: Fleet) -> AdapterProcess:
+    """REST + MCP with an empty upstream token (no credential sent) and ADAPTER_MCP_TOKEN set."""
+    return fleet.get("guarded")
 
 
 @pytest_asyncio.fixture

@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,19 +31,18 @@ from mcp.types import INVALID_PARAMS, CallToolResult
 
 from .conftest import (
     BASE_PATH,
+    MCP_TOKEN,
     PACKAGE_DIR,
     SPEC,
     TOKEN,
     AdapterProcess,
     FakeUpstream,
     adapter_env,
-    running_adapter,
 )
 
 pytestmark = pytest.mark.asyncio
 
 MODES = ["legacy", "2026-07-28"]
-MCP_TOKEN = "mcp-token-XYZ-789"
 INSPECTOR_VERSION = "2.12.0"
 
 SPEC_DATA = yaml.safe_load(SPEC.read_text())
@@ -344,15 +344,18 @@ async def test_upstream_down_is_tool_error_502(mode: str, down_adapter: AdapterP
     assert data["retryable"] is True
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_upstream_slow_is_tool_error_504(
-    mode: str, adapter: AdapterProcess, upstream: FakeUpstream
+    adapter: AdapterProcess, upstream: FakeUpstream
 ) -> None:
     upstream.answer(delay=3.0)
-    async with mcp_client(adapter.mcp_url, mode) as client:
-        result = await client.call_tool("getliveorders", {})
-    data = tool_error(result, 504)
-    assert data["retryable"] is True
+
+    async def call(mode: str) -> CallToolResult:
+        async with mcp_client(adapter.mcp_url, mode) as client:
+            return await client.call_tool("getliveorders", {})
+
+    for result in await asyncio.gather(*(call(mode) for mode in MODES)):  # both eras at once
+        data = tool_error(result, 504)
+        assert data["retryable"] is True
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -422,46 +425,45 @@ async def test_mcp_endpoint_rejects_foreign_host_and_origin(adapter: AdapterProc
 # --------------------------------------------------------------------------- stdio
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_stdio_transport(
-    mode: str, fake_upstream: FakeUpstream, upstream: FakeUpstream, e2e_logs: Path
+    fake_upstream: FakeUpstream, upstream: FakeUpstream, e2e_logs: Path
 ) -> None:
+    """``mcp --transport stdio`` launched by the SDK's stdio client, once per era (at once)."""
     upstream.answer(body=json.dumps(SNAPSHOT).encode())
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "interactive_brokers", "mcp", "--transport", "stdio"],
-        env=adapter_env(fake_upstream.base_url),
-        cwd=PACKAGE_DIR,
-    )
-    errlog_path = e2e_logs / f"stdio-{mode}.log"
-    with open(errlog_path, "w") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
-            tools = (await client.list_tools()).tools
-            assert [t.name for t in tools] == [t["name"] for t in SPEC_TOOLS]
-            result = await client.call_tool(
-                "getmarketdatasnapshot", {"conids": "265598", "fields": "31"}
-            )
-    assert result.is_error is False
-    assert structured(result) == {"items": SNAPSHOT}
-    seen = upstream.only_request()
-    assert seen.path == f"{BASE_PATH}/iserver/marketdata/snapshot"
-    assert seen.query_pairs == [("conids", "265598"), ("fields", "31")]
-    assert seen.headers["Authorization"] == f"Bearer {TOKEN}"
-    log = errlog_path.read_text()
-    assert "tool getmarketdatasnapshot ok" in log
-    assert TOKEN not in log
+
+    async def session(mode: str) -> CallToolResult:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "interactive_brokers", "mcp", "--transport", "stdio"],
+            env=adapter_env(fake_upstream.base_url),
+            cwd=PACKAGE_DIR,
+        )
+        with open(e2e_logs / f"stdio-{mode}.log", "w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
+                if mode != "legacy":
+                    assert client.session.protocol_version == mode
+                tools = (await client.list_tools()).tools
+                assert [t.name for t in tools] == [t["name"] for t in SPEC_TOOLS]
+                return await client.call_tool(
+                    "getmarketdatasnapshot", {"conids": "265598", "fields": "31"}
+                )
+
+    results = await asyncio.gather(*(session(mode) for mode in MODES))
+    for result in results:
+        assert result.is_error is False
+        assert structured(result) == {"items": SNAPSHOT}
+    assert len(upstream.requests) == len(MODES)
+    for seen in upstream.requests:
+        assert seen.path == f"{BASE_PATH}/iserver/marketdata/snapshot"
+        assert seen.query_pairs == [("conids", "265598"), ("fields", "31")]
+        assert seen.headers["Authorization"] == f"Bearer {TOKEN}"
+    for mode in MODES:
+        log = (e2e_logs / f"stdio-{mode}.log").read_text()
+        assert "tool getmarketdatasnapshot ok" in log
+        assert TOKEN not in log
 
 
 # --------------------------------------------------------------------------- MCP bearer token
-
-
-@pytest.fixture(scope="module")
-def guarded_adapter(fake_upstream: FakeUpstream, e2e_logs: Path) -> Iterator[AdapterProcess]:
-    """``mcp`` only (no REST), with ADAPTER_MCP_TOKEN set."""
-    with running_adapter(
-        "mcp-guarded", e2e_logs, fake_upstream.base_url, "mcp", ADAPTER_MCP_TOKEN=MCP_TOKEN
-    ) as process:
-        yield process
 
 
 async def test_mcp_token_required_on_raw_http(guarded_adapter: AdapterProcess) -> None:
@@ -498,8 +500,8 @@ async def test_mcp_token_with_sdk_client(
         result = await c.call_tool("getaccounts", {})
     assert result.is_error is False
     seen = upstream.only_request()
-    # the upstream gets the upstream token, never the MCP client's
-    assert seen.headers.getall("Authorization") == [f"Bearer {TOKEN}"]
+    # the MCP client's token is never passed on (and this adapter has no upstream credential)
+    assert "Authorization" not in seen.headers
     assert all(MCP_TOKEN not in value for value in seen.headers.values())
 
 
@@ -606,78 +608,169 @@ async def _inspect(inspector: tuple[list[str], dict[str, str]], *args: str) -> t
     return process.returncode, json.loads(out), err.decode(errors="replace")
 
 
-@pytest.mark.parametrize("era", ["legacy", "modern"])
 async def test_inspector_cli(
-    era: str,
     inspector: tuple[list[str], dict[str, str]],
     adapter: AdapterProcess,
     upstream: FakeUpstream,
     tmp_path: Path,
 ) -> None:
-    if era == "legacy":
-        target = [adapter.mcp_url, "--transport", "http"]
-    else:
-        config = tmp_path / "modern.json"
-        server = {"type": "http", "url": adapter.mcp_url, "protocolEra": "modern"}
-        config.write_text(json.dumps({"mcpServers": {"ib": server}}))
-        target = ["--config", str(config), "--server", "ib"]
-
-    rc, info, err = await _inspect(inspector, *target, "--method", "initialize")
-    assert rc == 0, err
-    expected_version = "2025-11-25" if era == "legacy" else "2026-07-28"
-    assert info["protocolVersion"] == expected_version
-    assert info["serverInfo"]["name"] == "interactive-brokers-mcp"
-
-    rc, listing, err = await _inspect(inspector, *target, "--method", "tools/list")
-    assert rc == 0, err
-    listing = listing.get("result", listing)
-    assert [t["name"] for t in listing["tools"]] == [t["name"] for t in SPEC_TOOLS]
-    for tool in listing["tools"]:
-        assert tool["inputSchema"]["additionalProperties"] is False
-        assert set(tool["annotations"]) >= {"readOnlyHint", "destructiveHint", "idempotentHint"}
-
+    """The MCP Inspector CLI against the HTTP endpoint: its default (2025-11-25) era and, via a
+    config file, the 2026-07-28 era (the two run at once)."""
     upstream.answer(body=json.dumps(POSITIONS).encode())
-    arguments = json.dumps({"accountId": "U1234567", "pageId": "0"})
-    rc, called, err = await _inspect(
-        inspector,
-        *target,
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "getpositions",
-        "--tool-args-json",
-        arguments,
-        "--format",
-        "json",
-    )
-    assert rc == 0, err
-    assert called["result"]["isError"] is False
-    assert called["result"]["structuredContent"] == {"items": POSITIONS}
-    assert upstream.only_request().path == f"{BASE_PATH}/portfolio/U1234567/positions/0"
+    config = tmp_path / "modern.json"
+    server = {"type": "http", "url": adapter.mcp_url, "protocolEra": "modern"}
+    config.write_text(json.dumps({"mcpServers": {"ib": server}}))
+    targets = {
+        "legacy": [adapter.mcp_url, "--transport", "http"],
+        "modern": ["--config", str(config), "--server", "ib"],
+    }
+
+    async def call(era: str, account: str) -> Any:
+        arguments = json.dumps({"accountId": account, "pageId": "0"})
+        rc, called, err = await _inspect(
+            inspector,
+            *targets[era],
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "getpositions",
+            "--tool-args-json",
+            arguments,
+            "--format",
+            "json",
+        )
+        assert rc == 0, err
+        return called
+
+    async def legacy() -> None:
+        rc, listing, err = await _inspect(inspector, *targets["legacy"], "--method", "tools/list")
+        assert rc == 0, err
+        listing = listing.get("result", listing)
+        assert [t["name"] for t in listing["tools"]] == [t["name"] for t in SPEC_TOOLS]
+        for tool in listing["tools"]:
+            assert tool["inputSchema"]["additionalProperties"] is False
+            assert {"readOnlyHint", "destructiveHint", "idempotentHint"} <= set(tool["annotations"])
+        called = await call("legacy", "U1")
+        assert called["result"]["isError"] is False
+        assert called["result"]["structuredContent"] == {"items": POSITIONS}
+
+    async def modern() -> None:
+        rc, info, err = await _inspect(inspector, *targets["modern"], "--method", "initialize")
+        assert rc == 0, err
+        assert info["protocolVersion"] == "2026-07-28"
+        assert info["serverInfo"]["name"] == "interactive-brokers-mcp"
+        called = await call("modern", "U2")
+        assert called["result"]["isError"] is False
+        assert called["result"]["structuredContent"] == {"items": POSITIONS}
+
+    await asyncio.gather(legacy(), modern())
+    assert sorted(r.path for r in upstream.requests) == [
+        f"{BASE_PATH}/portfolio/U{i}/positions/0" for i in (1, 2)
+    ]
 
 
-# --------------------------------------------------------------------------- shutdown
+# --------------------------------------------------------------------------- default policies
 
 
-async def test_sigterm_drains_in_flight_tool_calls(
-    fake_upstream: FakeUpstream, e2e_logs: Path
+@pytest.mark.parametrize("mode", MODES)
+async def test_write_tool_needs_confirmation_by_default(
+    mode: str, policy_adapter: AdapterProcess, upstream: FakeUpstream
 ) -> None:
-    """One tool call per protocol era in flight when SIGTERM arrives: both complete, exit 0."""
-    fake_upstream.reset()
-    with running_adapter(
-        "mcp-sigterm", e2e_logs, fake_upstream.base_url, "mcp", INTERACTIVE_BROKERS_TIMEOUT="5"
-    ) as process:
-        fake_upstream.answer(delay=1.0, body=b'{"slow": true}')
-        async with contextlib.AsyncExitStack() as stack:
-            calls = []
-            for mode in MODES:
-                client = await stack.enter_async_context(mcp_client(process.mcp_url, mode))
-                await client.list_tools()  # the client validates results against the listing
-                calls.append(asyncio.create_task(client.call_tool("getaccounts", {})))
-            await fake_upstream.wait_for_requests(len(MODES))
-            process.terminate()
-            for result in await asyncio.wait_for(asyncio.gather(*calls), 5):
-                assert result.is_error is False
-                assert structured(result) == {"slow": True}
-            assert await asyncio.to_thread(process.wait, 10) == 0
-    fake_upstream.reset()
+    upstream.answer(body=b'[{"order_id": "9"}]')
+    order = {**ORDER, "cOID": f"e2e-{mode}"}  # distinct per era: see the test below
+    arguments = {"accountId": "U1234567", "body": order}
+    async with mcp_client(policy_adapter.mcp_url, mode) as client:
+        preview = await client.call_tool("placeorder", arguments)
+        assert preview.is_error is False
+        assert upstream.requests == []  # nothing sent yet
+        data = preview.structured_content
+        assert isinstance(data, dict) and data["confirmation_required"] is True
+        assert data["request"]["method"] == "POST"
+        assert data["request"]["url"].endswith(f"{BASE_PATH}/iserver/account/U1234567/orders")
+        assert data["request"]["body"] == order
+        token = data["confirmation_token"]
+        assert isinstance(token, str) and token
+        assert TOKEN not in json.dumps(data) and TOKEN not in preview.content[0].text
+
+        # a token confirms only this tool with exactly these arguments
+        other = {"accountId": "U7654321", "body": order}
+        refused = await client.call_tool("placeorder", {**other, "confirmation_token": token})
+        tool_error(refused, 409)
+        forged = await client.call_tool(
+            "placeorder", {**arguments, "confirmation_token": token[:-4] + "0000"}
+        )
+        tool_error(forged, 409)
+        assert upstream.requests == []
+
+        sent = await client.call_tool("placeorder", {**arguments, "confirmation_token": token})
+        assert sent.is_error is False
+        assert structured(sent) == {"items": [{"order_id": "9"}]}
+        seen = upstream.only_request()
+        assert seen.path == f"{BASE_PATH}/iserver/account/U1234567/orders"
+        assert seen.json() == order
+        assert seen.headers.getall("Authorization") == [f"Bearer {TOKEN}"]
+
+        # single use
+        again = await client.call_tool("placeorder", {**arguments, "confirmation_token": token})
+        tool_error(again, 409)
+        assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_read_only_tool_needs_no_confirmation_and_is_retried(
+    mode: str, policy_adapter: AdapterProcess, upstream: FakeUpstream
+) -> None:
+    upstream.answer_sequence(
+        {"status": 503, "body": b'{"error": "busy"}'},
+        {"status": 200, "body": json.dumps(POSITIONS).encode()},
+    )
+    async with mcp_client(policy_adapter.mcp_url, mode) as client:
+        result = await client.call_tool("getpositions", {"accountId": "U1", "pageId": "0"})
+    assert result.is_error is False
+    assert structured(result) == {"items": POSITIONS}
+    assert len(upstream.requests) == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_confirmed_write_is_not_retried(
+    mode: str, policy_adapter: AdapterProcess, upstream: FakeUpstream
+) -> None:
+    upstream.answer_sequence(
+        {"status": 503, "body": b'{"error": "busy"}'}, {"status": 200, "body": b"{}"}
+    )
+    arguments = {"body": {**SEARCH, "name": mode}}
+    async with mcp_client(policy_adapter.mcp_url, mode) as client:
+        preview = await client.call_tool("searchcontracts", arguments)
+        token = (preview.structured_content or {})["confirmation_token"]
+        result = await client.call_tool(
+            "searchcontracts", {**arguments, "confirmation_token": token}
+        )
+    data = tool_error(result, 503)
+    assert data["retryable"] is True
+    assert len(upstream.requests) == 1
+
+
+async def test_each_preview_gets_its_own_confirmation(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream
+) -> None:
+    """An agent places the same order twice in a row: preview, confirm, preview, confirm."""
+    upstream.answer(body=b'[{"order_id": "1"}]')
+    async with mcp_client(policy_adapter.mcp_url, "2026-07-28") as client:
+        await client.list_tools()
+        for attempt in range(3):
+            upstream.reset()
+            upstream.answer(body=b'[{"order_id": "1"}]')
+            arguments = {"accountId": "U1", "body": {**ORDER, "cOID": f"twice-{attempt}"}}
+            await asyncio.sleep(1.02 - time.time() % 1)  # start just after a second boundary
+            tokens, results = [], []
+            for _ in range(2):
+                preview = await client.call_tool("placeorder", arguments)
+                tokens.append((preview.structured_content or {})["confirmation_token"])
+                confirmed = {**arguments, "confirmation_token": tokens[-1]}
+                results.append(await client.call_tool("placeorder", confirmed))
+            # tokens "<expiry>.<signature>" from two different seconds prove nothing: go again
+            if tokens[0].split(".")[0] == tokens[1].split(".")[0]:
+                break
+    assert results[0].is_error is False
+    assert results[1].is_error is False, results[1].structured_content
+    assert len(upstream.requests) == 2

@@ -4,6 +4,7 @@ and a fake upstream that records exactly what the adapter sends it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -16,6 +17,7 @@ from urllib.parse import quote, unquote
 import aiohttp
 import pytest
 import yaml
+from mcp import Client
 from openapi_spec_validator import validate
 from yarl import URL
 
@@ -488,14 +490,21 @@ async def test_upstream_ready_is_200(
 async def test_upstream_too_slow_is_504(
     adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
-    upstream.answer(delay=3.0)
+    """The timeout covers the whole answer: a late status line, and a body that stalls."""
+    upstream.answer_sequence(
+        {"delay": 3.0}, {"body": b'{"accounts": ["U1", "U2"]}', "body_delay": 3.0}
+    )
+
+    async def one(target: str) -> dict[str, Any]:
+        async with http.get(url(adapter, target)) as response:
+            return await assert_problem(response, 504)
+
     started = time.monotonic()
-    async with http.get(url(adapter, "/iserver/accounts")) as response:
-        problem = await assert_problem(response, 504)
+    problems = await asyncio.gather(one("/iserver/accounts"), one("/iserver/account/orders"))
     elapsed = time.monotonic() - started
     assert 0.8 < elapsed < 2.5, elapsed
-    assert problem["retryable"] is True
-    assert len(upstream.requests) == 1
+    assert all(problem["retryable"] is True for problem in problems)
+    assert len(upstream.requests) == 2
 
 
 async def test_upstream_closing_the_connection_is_502(
@@ -605,21 +614,21 @@ async def test_token_never_in_error_bodies_or_logs(
     await grab("POST", "/iserver/secdef/search", data=b"x" * (MAX_BODY_BYTES + 1))
     upstream.answer(status=500, body=b'{"error": "boom"}')
     await grab("GET", "/iserver/accounts", headers={"Cookie": "c=1"})
-    upstream.answer(delay=2.0)
-    await grab("GET", "/iserver/accounts")
     upstream.answer(close=True)
     await grab("GET", "/iserver/accounts")
     for body in bodies:
         assert TOKEN.encode() not in body
     await asyncio.sleep(0.1)  # let the access log lines reach the file
     log = adapter.log_text()
-    assert "GET /iserver/accounts 504" in log or '"status": 504' in log
+    assert "GET /iserver/accounts 502" in log and "DELETE /iserver/accounts 405" in log
     assert TOKEN not in log
 
 
-async def test_sigterm_drains_in_flight_request_and_exits_0_json_log(
+async def test_sigterm_drains_in_flight_requests_and_exits_0(
     fake_upstream: FakeUpstream, e2e_logs: Any, http: aiohttp.ClientSession
 ) -> None:
+    """A REST request and one MCP tool call per protocol era are in flight when SIGTERM
+    arrives: all three complete, then the process exits 0. (Also: ADAPTER_LOG_FORMAT=json.)"""
     fake_upstream.reset()
     with running_adapter(
         "sigterm-adapter",
@@ -629,24 +638,33 @@ async def test_sigterm_drains_in_flight_request_and_exits_0_json_log(
         ADAPTER_LOG_FORMAT="json",
     ) as process:
         fake_upstream.answer(delay=1.0, body=b'{"slow": true}')
-        request = asyncio.create_task(http.get(url(process, "/iserver/accounts")))
-        await fake_upstream.wait_for_requests(1)
-        process.terminate()
-        response = await asyncio.wait_for(request, 5)
-        assert response.status == 200
-        assert await response.read() == b'{"slow": true}'
-        response.release()
-        assert await asyncio.to_thread(process.wait, 10) == 0
+        async with contextlib.AsyncExitStack() as stack:
+            calls = []
+            for mode in ("legacy", "2026-07-28"):
+                client = Client(process.mcp_url, mode=mode, read_timeout_seconds=10)
+                client = await stack.enter_async_context(client)
+                await client.list_tools()  # the client validates results against the listing
+                calls.append(asyncio.create_task(client.call_tool("getaccounts", {})))
+            rest = asyncio.create_task(http.get(url(process, "/iserver/accounts")))
+            await fake_upstream.wait_for_requests(3)
+            process.terminate()
+            response = await asyncio.wait_for(rest, 5)
+            assert response.status == 200
+            assert await response.read() == b'{"slow": true}'
+            response.release()
+            for result in await asyncio.wait_for(asyncio.gather(*calls), 5):
+                assert result.is_error is False
+                assert result.structured_content == {"slow": True}
+            assert await asyncio.to_thread(process.wait, 10) == 0
         log = process.log_text()
     fake_upstream.reset()
+    assert "shutting down" in log
     # ADAPTER_LOG_FORMAT=json: the access log is JSON lines (no text prefix)
     access = [line for line in log.splitlines() if "/iserver/accounts" in line]
     assert len(access) == 1, log
     entry = json.loads(access[0])
     assert entry["method"] == "GET" and entry["status"] == 200
     assert entry["path"] == "/iserver/accounts"
-    assert "shutting down" in log
-    assert TOKEN not in log
 
 
 # --------------------------------------------------------------------------- more edges
@@ -689,18 +707,12 @@ async def test_gzip_upstream_answer_is_delivered_decoded(
 
 
 async def test_empty_token_sends_no_authorization(
-    fake_upstream: FakeUpstream, e2e_logs: Any, http: aiohttp.ClientSession
+    guarded_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
-    fake_upstream.reset()
-    with running_adapter(
-        "rest-no-token", e2e_logs, fake_upstream.base_url, "rest", INTERACTIVE_BROKERS_TOKEN=""
-    ) as process:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with http.get(url(process, "/iserver/accounts"), headers=headers) as response:
-            assert response.status == 200
-    seen = fake_upstream.only_request()
-    fake_upstream.reset()
-    assert "Authorization" not in seen.headers
+    headers = {"Authorization": f"Bearer {TOKEN}"}  # the caller's, which is never forwarded
+    async with http.get(url(guarded_adapter, "/iserver/accounts"), headers=headers) as response:
+        assert response.status == 200
+    assert "Authorization" not in upstream.only_request().headers
 
 
 async def _run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -725,26 +737,29 @@ async def _run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, output.decode(errors="replace")
 
 
-async def test_missing_token_variable_is_a_config_error() -> None:
-    env = adapter_env("http://127.0.0.1:9/v1/api")
-    del env["INTERACTIVE_BROKERS_TOKEN"]
-    returncode, output = await _run_cli("rest", "--port", str(free_port()), env=env)
-    assert returncode == 2
-    assert "INTERACTIVE_BROKERS_TOKEN" in output
-    assert "Traceback" not in output
-
-
-async def test_taken_port_is_a_clear_startup_error() -> None:
+async def test_startup_errors_are_clear() -> None:
+    """A missing token variable (exit 2) and a taken port (exit 1): one line, no traceback."""
+    missing = adapter_env("http://127.0.0.1:9/v1/api")
+    del missing["INTERACTIVE_BROKERS_TOKEN"]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        env = adapter_env("http://127.0.0.1:9/v1/api")
-        returncode, output = await _run_cli("rest", "--port", str(port), env=env)
-    assert returncode == 1
-    assert f"127.0.0.1:{port}" in output
-    assert "Traceback" not in output
-    assert TOKEN not in output
+        (config_rc, config_out), (port_rc, port_out) = await asyncio.gather(
+            _run_cli("rest", "--port", str(free_port()), env=missing),
+            _run_cli("rest", "--port", str(port), env=adapter_env("http://127.0.0.1:9/v1/api")),
+        )
+    assert config_rc == 2
+    assert "INTERACTIVE_BROKERS_TOKEN" in config_out
+    assert port_rc == 1
+    assert f"127.0.0.1:{port}" in port_out
+    for output in (config_out, port_out):
+        assert "Traceback" not in output
+        assert TOKEN not in output
+
+
+# Regression tests for bugs this suite found (fixed in 2efde4f): log injection through %0D%0A
+# in a path, NaN/Infinity accepted in bodies, 1e400 forwarded as the bare token Infinity.
 
 
 async def test_access_log_lines_cannot_be_forged(
@@ -812,17 +827,6 @@ async def test_concurrent_requests_are_not_mixed_up(
         assert seen.path == f"{BASE_PATH}/portfolio/U{seen.headers['X-Request-Id'][2:]}/summary"
 
 
-async def test_upstream_body_too_slow_is_504(
-    adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
-) -> None:
-    """The timeout covers the whole answer, not just its headers."""
-    upstream.answer(body=b'{"accounts": ["U1", "U2"]}', body_delay=3.0)
-    started = time.monotonic()
-    async with http.get(url(adapter, "/iserver/accounts")) as response:
-        await assert_problem(response, 504)
-    assert time.monotonic() - started < 2.5
-
-
 @pytest.mark.parametrize(
     "reply",
     [
@@ -842,3 +846,83 @@ async def test_unusable_upstream_answer_is_502(
     async with http.get(url(adapter, "/iserver/accounts")) as response:
         problem = await assert_problem(response, 502)
     assert "Traceback" not in problem["detail"]
+
+
+# --------------------------------------------------------------------------- default policies
+
+
+async def test_idempotent_get_is_retried_after_transient_failures(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    upstream.answer_sequence(
+        {"status": 503, "body": b'{"error": "busy"}'},
+        {"close": True},
+        {"status": 200, "body": b'{"accounts": ["U1"]}'},
+    )
+    headers = {"X-Request-Id": "retry-1"}
+    async with http.get(url(policy_adapter, "/iserver/accounts"), headers=headers) as response:
+        assert response.status == 200
+        assert await response.read() == b'{"accounts": ["U1"]}'
+    seen = upstream.requests
+    assert len(seen) == 3
+    for attempt in seen:
+        assert attempt.method == "GET"
+        assert attempt.path == f"{BASE_PATH}/iserver/accounts"
+        assert attempt.headers.getall("Authorization") == [f"Bearer {TOKEN}"]
+        assert attempt.headers["X-Request-Id"] == "retry-1"
+
+
+async def test_retries_are_bounded_and_the_last_answer_passes_through(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    upstream.answer(status=503, body=b"still down", content_type="text/plain")
+    target = "/iserver/marketdata/snapshot?conids=1"
+    async with http.get(url(policy_adapter, target)) as response:
+        assert response.status == 503
+        assert await response.read() == b"still down"
+    assert len(upstream.requests) == 3  # the first attempt and two retries (the default)
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 500])
+async def test_non_transient_statuses_are_not_retried(
+    status: int,
+    policy_adapter: AdapterProcess,
+    upstream: FakeUpstream,
+    http: aiohttp.ClientSession,
+) -> None:
+    upstream.answer(status=status, body=b'{"error": "no"}')
+    async with http.get(url(policy_adapter, "/portfolio/U1/summary")) as response:
+        assert response.status == status
+    assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"status": 503, "body": b'{"error": "busy"}'}, {"close": True}],
+    ids=["503", "dropped"],
+)
+async def test_non_idempotent_post_is_sent_once(
+    reply: dict[str, Any],
+    policy_adapter: AdapterProcess,
+    upstream: FakeUpstream,
+    http: aiohttp.ClientSession,
+) -> None:
+    upstream.answer_sequence(reply, {"status": 200, "body": b'{"order_id": "1"}'})
+    target = url(policy_adapter, "/iserver/account/U1/orders")
+    async with http.post(target, json=ORDER) as response:
+        assert response.status == (503 if "status" in reply else 502)
+    assert len(upstream.requests) == 1  # an order is never placed twice
+
+
+async def test_retry_after_is_honoured(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    upstream.answer_sequence(
+        {"status": 429, "body": b'{"error": "slow down"}', "headers": {"Retry-After": "1"}},
+        {"status": 200, "body": b'{"orders": []}'},
+    )
+    started = time.monotonic()
+    async with http.get(url(policy_adapter, "/iserver/account/orders")) as response:
+        assert response.status == 200
+    assert time.monotonic() - started >= 0.95
+    assert len(upstream.requests) == 2

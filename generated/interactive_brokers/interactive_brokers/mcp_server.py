@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -382,23 +383,25 @@ class Confirmations:
             return binding.destructive or binding.unsafe_write
         return name in {n.strip() for n in self.policy.split(",")}
 
-    def _sign(self, name: str, arguments: dict[str, Any], expires: int) -> str:
+    def _sign(self, name: str, arguments: dict[str, Any], expires: int, nonce: str) -> str:
         message = json.dumps(
-            [name, arguments, expires], sort_keys=True, separators=(",", ":")
+            [name, arguments, expires, nonce], sort_keys=True, separators=(",", ":")
         ).encode()
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:40]
 
     def issue(self, name: str, arguments: dict[str, Any]) -> str:
-        expires = int(time.time() + self.ttl)
-        return f"{expires}.{self._sign(name, arguments, expires)}"
+        # The nonce makes every preview's token distinct, even for identical calls.
+        expires, nonce = int(time.time() + self.ttl), secrets.token_hex(8)
+        return f"{expires}.{nonce}.{self._sign(name, arguments, expires, nonce)}"
 
     def redeem(self, name: str, arguments: dict[str, Any], token: str) -> str | None:
         """None when *token* confirms exactly this call, else why not."""
         now = time.time()
         self._used = {t: exp for t, exp in self._used.items() if exp > now}
-        expires_text, _, signature = token.partition(".")
+        expires_text, _, rest = token.partition(".")
+        nonce, _, signature = rest.partition(".")
         if not expires_text.isdigit() or not hmac.compare_digest(
-            signature, self._sign(name, arguments, int(expires_text))
+            signature, self._sign(name, arguments, int(expires_text), nonce)
         ):
             return "the confirmation token does not match this tool and these exact arguments"
         if int(expires_text) < now:

@@ -100,7 +100,9 @@ def _rate(environ: Mapping[str, str], name: str) -> float | None:
 def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> UpstreamSettings:
     base_url = environ.get(f"{prefix}_BASE_URL", "").strip() or default_url
     if not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"{prefix}_BASE_URL must start with http:// or https://")
+        raise ConfigError(
+            f"{prefix}_BASE_URL (or the spec's baseUri variables) must give an http:// or https:// URL"
+        )
     ca_bundle = environ.get(f"{prefix}_CA_BUNDLE", "").strip() or None
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise ConfigError(f"{prefix}_CA_BUNDLE names a file that does not exist")

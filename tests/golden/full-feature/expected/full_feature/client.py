@@ -541,8 +541,6 @@ class UpstreamClient:
             key = resolve(FromSecret("WEATHER_KEY"), {}, secrets)
             if key:
                 query.append(("api_key", str(key)))
-        if namespace == "archive":
-            pass  # Basic credentials go through aiohttp.BasicAuth (see _basic_auth).
 
     def _basic_auth(self, namespace: str) -> aiohttp.BasicAuth | None:
         secrets = self.settings.secrets
