@@ -499,12 +499,9 @@ class Resolver:
             return None
         if kind == "bearer":
             return Auth(kind="bearer", token=self._required_template(raw, "token", path))
-        if kind == "digest":
-            self.report.unsupported("digest authentication", (*path, "type"))
-            return None
-        if kind == "basic":
+        if kind in ("basic", "digest"):
             return Auth(
-                kind="basic",
+                kind=kind,
                 username=self._required_template(raw, "username", path),
                 password=self._required_template(raw, "password", path),
             )
