@@ -265,6 +265,43 @@ class McpTool:
 
 
 @dataclass(frozen=True)
+class McpResource:
+    """An MCP resource read from the upstream; a URI with ``{param}`` placeholders is a template."""
+
+    name: str
+    title: str
+    uri: str
+    description: str
+    mime_type: str
+    params: tuple[str, ...]
+    pattern: str  # regex matching concrete URIs; group i holds params[i]
+    call: Call
+
+    @property
+    def is_template(self) -> bool:
+        return bool(self.params)
+
+
+@dataclass(frozen=True)
+class PromptArgument:
+    name: str
+    title: str
+    description: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class McpPrompt:
+    """A prompt template; message parts are ("text", literal) or ("arg", argument name)."""
+
+    name: str
+    title: str
+    description: str
+    arguments: tuple[PromptArgument, ...]
+    messages: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+@dataclass(frozen=True)
 class McpAdapter:
     namespace: str
     port: int | None
@@ -272,10 +309,20 @@ class McpAdapter:
     transport: Literal["http", "stdio"]
     description: str
     tools: tuple[McpTool, ...]
+    resources: tuple[McpResource, ...] = ()
+    prompts: tuple[McpPrompt, ...] = ()
 
     @property
     def uses_mapped_output(self) -> bool:
         return calls_use_mapped_output(tuple(t.call for t in self.tools))
+
+    @property
+    def static_resources(self) -> tuple[McpResource, ...]:
+        return tuple(r for r in self.resources if not r.is_template)
+
+    @property
+    def resource_templates(self) -> tuple[McpResource, ...]:
+        return tuple(r for r in self.resources if r.is_template)
 
     @property
     def confirmable(self) -> bool:
@@ -307,6 +354,7 @@ class Capability:
             calls.extend(r.call for r in self.rest.routes)
         if self.mcp:
             calls.extend(t.call for t in self.mcp.tools)
+            calls.extend(r.call for r in self.mcp.resources)
         return tuple(calls)
 
     @property
@@ -375,7 +423,11 @@ class Capability:
 
     @property
     def client_imports_mcp(self) -> str:
-        calls = tuple(t.call for t in self.mcp.tools) if self.mcp else ()
+        calls = (
+            tuple(t.call for t in self.mcp.tools) + tuple(r.call for r in self.mcp.resources)
+            if self.mcp
+            else ()
+        )
         return client_imports(calls, "Call", "InputError", "UpstreamClient", "UpstreamError")
 
     @property

@@ -21,7 +21,7 @@ import jinja2
 
 from .model import Body, Call, Capability, Input, Source, Upstream, environment
 from .openapi import openapi_document
-from .samples import mcp_cases, rest_cases
+from .samples import mcp_cases, prompt_cases, resource_cases, rest_cases
 
 BLACK_MODE = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=100)
 
@@ -218,6 +218,8 @@ def render(cap: Capability) -> list[RenderedFile]:
         "env_vars": environment(cap),
         "rest_cases": rest_cases(cap),
         "mcp_cases": mcp_cases(cap),
+        "resource_cases": resource_cases(cap),
+        "prompt_cases": prompt_cases(cap),
     }
     files: list[RenderedFile] = []
     for template_name, out in _plan(cap):

@@ -24,8 +24,11 @@ from .model import (
     Capability,
     Input,
     McpAdapter,
+    McpPrompt,
+    McpResource,
     McpTool,
     Output,
+    PromptArgument,
     RestAdapter,
     RestRoute,
     Secret,
@@ -64,7 +67,7 @@ def _json_type(value: Any) -> str:
 class _Surface:
     """The exposing side of one call (a REST operation or an MCP tool) while it is resolved."""
 
-    kind: str  # "rest" | "mcp"
+    kind: str  # "rest" | "mcp" (a tool) | "resource" (an MCP resource)
     namespace: str
     inputs: dict[str, Input] = field(default_factory=dict)
     path: Pointer = ()
@@ -76,7 +79,12 @@ class _Surface:
     def add_implied(
         self, report: Report, name: str, location: str, type_: str, required: bool, description: str
     ) -> Input:
-        if self.kind == "mcp":
+        if self.kind == "resource":
+            report.error(
+                f"this resource needs input {name!r}, but its URI has no {{{name}}} placeholder to fill it",
+                self.path,
+            )
+        if self.kind in ("mcp", "resource"):
             location = "argument"
         item = Input(
             name=name,
@@ -773,6 +781,8 @@ class Resolver:
             if param.name in surface.inputs:
                 args.append((param.name, Source(kind="input", value=param.name)))
                 continue
+            if surface.kind == "resource" and not param.required:
+                continue  # nothing can fill it; an optional parameter is simply not sent
             if surface.kind == "rest" and param.location == "path":
                 self.report.error(
                     f"{operation.key} needs path parameter {param.name!r}, but this operation has no input for it; "
@@ -811,7 +821,7 @@ class Resolver:
         )
 
     def _implied_location(self, param: UpstreamParam, surface: _Surface) -> str:
-        if surface.kind == "mcp":
+        if surface.kind in ("mcp", "resource"):
             return "argument"
         return param.location if param.location in ("query", "header", "body") else "query"
 
@@ -1053,9 +1063,6 @@ class Resolver:
 
     # ------------------------------------------------------------------ MCP
     def _mcp(self, exposes: dict[str, Any], path: Pointer) -> McpAdapter | None:
-        for key in ("resources", "prompts"):
-            if exposes.get(key):
-                self.report.unsupported(f"MCP {key}", (*path, key))
         if exposes.get("authentication"):
             self.report.unsupported(
                 "inbound authentication declared in the spec (set ADAPTER_MCP_TOKEN instead)",
@@ -1095,6 +1102,22 @@ class Resolver:
         port = exposes.get("port")
         if transport == "http" and not isinstance(port, int):
             self.report.error("an MCP adapter with transport http needs a 'port'", path)
+        resources = self._unique(
+            [
+                self._resource(raw, (*path, "resources", i), namespace)
+                for i, raw in enumerate(exposes.get("resources") or [])
+            ],
+            "resource",
+            (*path, "resources"),
+        )
+        prompts = self._unique(
+            [
+                self._prompt(raw, (*path, "prompts", i))
+                for i, raw in enumerate(exposes.get("prompts") or [])
+            ],
+            "prompt",
+            (*path, "prompts"),
+        )
         return McpAdapter(
             namespace=namespace,
             port=port if isinstance(port, int) else None,
@@ -1102,6 +1125,111 @@ class Resolver:
             transport=transport,
             description=_text(exposes.get("description")),
             tools=tuple(tools),
+            resources=resources,
+            prompts=prompts,
+        )
+
+    def _unique(self, items: list[Any], what: str, path: Pointer) -> tuple[Any, ...]:
+        seen: set[str] = set()
+        kept = []
+        for item in items:
+            if item is None:
+                continue
+            key = getattr(item, "uri", None) or item.name
+            if key in seen:
+                self.report.error(f"{what} {key!r} is defined twice", path)
+                continue
+            seen.add(key)
+            kept.append(item)
+        return tuple(kept)
+
+    def _resource(self, raw: dict[str, Any], path: Pointer, namespace: str) -> McpResource | None:
+        if "location" in raw:
+            self.report.unsupported(
+                "static MCP resources from 'location' files", (*path, "location")
+            )
+            return None
+        uri = _text(raw.get("uri"))
+        if not uri or ":" not in uri:
+            self.report.error(
+                "a resource needs a 'uri' with a scheme, e.g. data://things/{id}", (*path, "uri")
+            )
+            return None
+        params = re.findall(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}", uri)
+        pieces = re.split(r"\{[A-Za-z_][A-Za-z0-9_-]*\}", uri)
+        pattern = "^" + "([^/]+)".join(re.escape(piece) for piece in pieces) + "$"
+        surface = _Surface(kind="resource", namespace=namespace, path=path)
+        for name in params:
+            surface.inputs[name] = Input(name, "argument", "string", True, "")
+        call = self._call(raw, path, surface)
+        if call is None:
+            return None
+        if call.output.kind == "mapped":
+            self.report.unsupported(
+                "outputParameters on MCP resources", (*path, "outputParameters")
+            )
+            return None
+        return McpResource(
+            name=_text(raw.get("name")) or uri,
+            title=_text(raw.get("label")),
+            uri=uri,
+            description=_text(raw.get("description")),
+            mime_type=_text(raw.get("mimeType")) or "application/json",
+            params=tuple(params),
+            pattern=pattern,
+            call=call,
+        )
+
+    def _prompt(self, raw: dict[str, Any], path: Pointer) -> McpPrompt | None:
+        if "location" in raw:
+            self.report.unsupported("MCP prompts from 'location' files", (*path, "location"))
+            return None
+        arguments = tuple(
+            PromptArgument(
+                name=str(a.get("name")),
+                title=_text(a.get("label")),
+                description=_text(a.get("description")),
+                required=bool(a.get("required", True)),
+            )
+            for a in raw.get("arguments") or []
+            if isinstance(a, dict) and a.get("name")
+        )
+        names = {a.name for a in arguments}
+        messages = []
+        for i, message in enumerate(raw.get("template") or []):
+            role = message.get("role", "user")
+            if role not in ("user", "assistant"):
+                self.report.error(
+                    f"prompt role {role!r} must be user or assistant",
+                    (*path, "template", i, "role"),
+                )
+                continue
+            content = _text(message.get("content"))
+            parts: list[tuple[str, str]] = []
+            pos = 0
+            for match in TEMPLATE.finditer(content):
+                if match.start() > pos:
+                    parts.append(("text", content[pos : match.start()]))
+                name = match.group(1).split(".")[-1]
+                if name not in names:
+                    self.report.error(
+                        f"{{{{{match.group(1)}}}}} is not an argument of prompt {raw.get('name')!r}",
+                        (*path, "template", i, "content"),
+                    )
+                parts.append(("arg", name))
+                pos = match.end()
+            if pos < len(content):
+                parts.append(("text", content[pos:]))
+            messages.append((role, tuple(parts)))
+        if not messages:
+            self.report.error("a prompt needs a 'template' with at least one message", path)
+            return None
+        return McpPrompt(
+            name=str(raw.get("name")),
+            title=_text(raw.get("label")),
+            description=_text(raw.get("description")),
+            arguments=arguments,
+            messages=tuple(messages),
         )
 
     def _tool(self, raw: dict[str, Any], path: Pointer, namespace: str) -> McpTool | None:

@@ -122,3 +122,34 @@ def mcp_cases(cap: Capability) -> list[tuple[Any, ...]]:
             arguments["body"] = {"sample": True}
         cases.append((tool.name, arguments, tool.call.operation.method, up_path, tool.confirmable))
     return cases
+
+
+def resource_cases(cap: Capability) -> list[tuple[Any, ...]]:
+    """(concrete URI, upstream method, upstream path) for every MCP resource."""
+    if cap.mcp is None:
+        return []
+    cases = []
+    secrets = _secrets(cap)
+    for resource in cap.mcp.resources:
+        values = {name: f"v{i}" for i, name in enumerate(resource.params, 1)}
+        uri = resource.uri
+        for name, value in values.items():
+            uri = uri.replace("{" + name + "}", value)
+        up_path, _ = _upstream(resource.call, values, secrets)
+        cases.append((uri, resource.call.operation.method, up_path))
+    return cases
+
+
+def prompt_cases(cap: Capability) -> list[tuple[Any, ...]]:
+    """(prompt, arguments, expected text of each message) for every MCP prompt."""
+    if cap.mcp is None:
+        return []
+    cases = []
+    for prompt in cap.mcp.prompts:
+        arguments = {a.name: f"<{a.name}>" for a in prompt.arguments}
+        texts = [
+            "".join(text if kind == "text" else arguments.get(text, "") for kind, text in parts)
+            for _, parts in prompt.messages
+        ]
+        cases.append((prompt.name, arguments, texts))
+    return cases

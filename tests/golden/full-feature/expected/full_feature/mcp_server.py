@@ -12,8 +12,10 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +24,27 @@ from jsonschema import Draft202012Validator
 from mcp.server import CacheHint, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     CallToolRequestParams,
     CallToolResult,
+    GetPromptRequestParams,
+    GetPromptResult,
+    ListPromptsResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
     ListToolsResult,
     PaginatedRequestParams,
+    Prompt,
+    PromptArgument,
+    PromptMessage,
+    ReadResourceRequestParams,
+    ReadResourceResult,
+    Resource,
+    ResourceTemplate,
+    Role,
     TextContent,
+    TextResourceContents,
     Tool,
     ToolAnnotations,
 )
@@ -255,6 +272,92 @@ TOOLS: dict[str, ToolBinding] = {
 TOOL_LIST = [binding.tool for binding in TOOLS.values()]
 
 
+@dataclass(frozen=True)
+class ResourceBinding:
+    """A resource (or resource template) and the upstream call that reads it."""
+
+    pattern: re.Pattern[str]
+    params: tuple[str, ...]
+    mime_type: str
+    call: Call
+
+    def match(self, uri: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(uri)
+        if found is None:
+            return None
+        return {
+            name: urllib.parse.unquote(value)
+            for name, value in zip(self.params, found.groups(), strict=True)
+        }
+
+
+RESOURCES: tuple[ResourceBinding, ...] = (
+    ResourceBinding(
+        re.compile("^fleet://vehicles/([^/]+)$"),
+        ("vehicleId",),
+        "application/json",
+        Call(operation=operations.GET_VEHICLE, args={"vehicle-id": FromInput("vehicleId")}),
+    ),
+    ResourceBinding(
+        re.compile("^fleet://trips$"), (), "application/json", Call(operation=operations.LIST_TRIPS)
+    ),
+)
+RESOURCE_LIST = [
+    Resource(
+        name="trips",
+        title=None,
+        uri="fleet://trips",
+        description='All "trips"',
+        mime_type="application/json",
+    ),
+]
+RESOURCE_TEMPLATE_LIST = [
+    ResourceTemplate(
+        name="vehicle-record",
+        title="Vehicle record",
+        uri_template="fleet://vehicles/{vehicleId}",
+        description="One vehicle as JSON",
+        mime_type="application/json",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class PromptBinding:
+    """A prompt and its messages: (role, parts), each part literal text or ("arg", name)."""
+
+    prompt: Prompt
+    messages: tuple[tuple[Role, tuple[str | tuple[str, str], ...]], ...]
+
+
+PROMPTS: dict[str, PromptBinding] = {
+    "plan-trip": PromptBinding(
+        Prompt(
+            name="plan-trip",
+            title="Plan a trip",
+            description="Ask for a trip plan",
+            arguments=[
+                PromptArgument(name="origin", title=None, description="From", required=True),
+                PromptArgument(name="destination", title=None, description="To", required=False),
+            ],
+        ),
+        (
+            (
+                "user",
+                (
+                    "Plan a trip from ",
+                    ("arg", "origin"),
+                    " to ",
+                    ("arg", "destination"),
+                    '. Quote "exactly" and keep {braces}.',
+                ),
+            ),
+            ("assistant", ("Sure.",)),
+        ),
+    ),
+}
+
+
 def _result(data: Any, structured: dict[str, Any]) -> CallToolResult:
     """A successful result: the JSON as text, and as structuredContent (always an object)."""
     text = json.dumps(data, ensure_ascii=False)
@@ -471,12 +574,86 @@ def create_server(client: UpstreamClient) -> Server:
                 "tool %s %s %.1fms", params.name, outcome, (time.perf_counter() - started) * 1000
             )
 
+    async def list_resources(
+        ctx: ServerRequestContext, params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        return ListResourcesResult(resources=RESOURCE_LIST)
+
+    async def list_resource_templates(
+        ctx: ServerRequestContext, params: PaginatedRequestParams | None
+    ) -> ListResourceTemplatesResult:
+        return ListResourceTemplatesResult(resource_templates=RESOURCE_TEMPLATE_LIST)
+
+    async def read_resource(
+        ctx: ServerRequestContext, params: ReadResourceRequestParams
+    ) -> ReadResourceResult:
+        uri = str(params.uri)
+        for binding in RESOURCES:
+            inputs = binding.match(uri)
+            if inputs is None:
+                continue
+            try:
+                response = await client.send(binding.call, inputs, request_id=uuid.uuid4().hex)
+            except (InputError, UpstreamError) as exc:
+                raise MCPError(code=INTERNAL_ERROR, message=f"cannot read {uri}: {exc}") from None
+            if not response.ok:
+                raise MCPError(
+                    code=INTERNAL_ERROR,
+                    message=f"cannot read {uri}: the upstream answered HTTP {response.status}",
+                )
+            text = response.body.decode("utf-8", "replace")
+            return ReadResourceResult(
+                contents=[TextResourceContents(uri=uri, mime_type=binding.mime_type, text=text)]
+            )
+        raise MCPError(code=INVALID_PARAMS, message=f"Resource not found: {uri}")
+
+    async def list_prompts(
+        ctx: ServerRequestContext, params: PaginatedRequestParams | None
+    ) -> ListPromptsResult:
+        return ListPromptsResult(prompts=[binding.prompt for binding in PROMPTS.values()])
+
+    async def get_prompt(
+        ctx: ServerRequestContext, params: GetPromptRequestParams
+    ) -> GetPromptResult:
+        binding = PROMPTS.get(params.name)
+        if binding is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {params.name}")
+        arguments = dict(params.arguments or {})
+        missing = [
+            a.name
+            for a in binding.prompt.arguments or []
+            if a.required and not arguments.get(a.name)
+        ]
+        if missing:
+            raise MCPError(
+                code=INVALID_PARAMS, message=f"missing prompt arguments: {', '.join(missing)}"
+            )
+        messages = [
+            PromptMessage(
+                role=role,
+                content=TextContent(
+                    type="text",
+                    text="".join(
+                        part if isinstance(part, str) else str(arguments.get(part[1], ""))
+                        for part in parts
+                    ),
+                ),
+            )
+            for role, parts in binding.messages
+        ]
+        return GetPromptResult(description=binding.prompt.description, messages=messages)
+
     return Server(
         "fleet-mcp",
         version=__version__,
         instructions=INSTRUCTIONS or None,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
         get_tool_input_schema=lambda name: (
             binding.tool.input_schema if (binding := TOOLS.get(name)) else None
         ),

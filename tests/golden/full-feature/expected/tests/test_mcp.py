@@ -83,3 +83,56 @@ async def test_bad_arguments_are_a_tool_error(settings: Settings, upstream: Fake
         assert upstream.requests == []
     finally:
         await upstream_client.close()
+
+
+# (concrete URI, upstream method, upstream path)
+RESOURCE_CASES = [
+    ("fleet://vehicles/v1", "GET", "/vehicles/v1"),
+    ("fleet://trips", "GET", "/trips"),
+]
+
+
+@pytest.mark.parametrize(("uri", "method", "up_path"), RESOURCE_CASES)
+async def test_resource_reads_upstream(
+    settings: Settings, upstream: FakeUpstream, uri: str, method: str, up_path: str
+) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            listed = [str(r.uri) for r in (await client.list_resources()).resources]
+            listed += [
+                t.uri_template for t in (await client.list_resource_templates()).resource_templates
+            ]
+            assert listed
+            result = await client.read_resource(uri)
+        assert result.contents[0].text == '{"ok": true}'
+        sent = upstream.requests[-1]
+        assert sent.method == method
+        assert sent.path.endswith(up_path)
+    finally:
+        await upstream_client.close()
+
+
+# (prompt, arguments, expected message texts)
+PROMPT_CASES = [
+    (
+        "plan-trip",
+        {"origin": "<origin>", "destination": "<destination>"},
+        ['Plan a trip from <origin> to <destination>. Quote "exactly" and keep {braces}.', "Sure."],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "arguments", "texts"), PROMPT_CASES)
+async def test_prompt_renders_its_arguments(
+    settings: Settings, name: str, arguments: dict[str, str], texts: list[str]
+) -> None:
+    upstream_client = UpstreamClient(settings)
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            assert name in [p.name for p in (await client.list_prompts()).prompts]
+            result = await client.get_prompt(name, arguments)
+        assert [m.content.text for m in result.messages] == texts
+    finally:
+        await upstream_client.close()
