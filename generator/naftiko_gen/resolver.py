@@ -75,6 +75,8 @@ class _Surface:
     # placeholders become implied inputs (the catalog's `{{tools.x}}` bodies).
     with_sources: dict[str, Source] = field(default_factory=dict)
     imply: bool = False
+    # Aggregate functions write `with: {x: "x"}`: a bare input name means that input.
+    bare_inputs: bool = False
 
     def add_implied(
         self, report: Report, name: str, location: str, type_: str, required: bool, description: str
@@ -131,10 +133,7 @@ class Resolver:
                 "info.title is not an official field; used as the label", ("info", "title")
             )
         self._binds([*(data.get("binds") or []), *(capability.get("binds") or [])], capability)
-        if capability.get("aggregates"):
-            self.report.unsupported(
-                "aggregates (use call/with on each tool)", ("capability", "aggregates")
-            )
+        self._aggregates(capability.get("aggregates") or [])
         for index, entry in enumerate(capability.get("consumes") or []):
             upstream = self._consumes(entry, ("capability", "consumes", index))
             if upstream is not None:
@@ -255,6 +254,56 @@ class Resolver:
                 self.secrets[var] = Secret(
                     var=var, env=str(env), description=_text(bind.get("description"))
                 )
+
+    # ------------------------------------------------------------------ aggregates
+    def _aggregates(self, aggregates: list[Any]) -> None:
+        """Index aggregate functions by ``<namespace>.<name>`` for ``ref`` (inlined where used)."""
+        self.functions: dict[str, tuple[dict[str, Any], Pointer]] = {}
+        for a_index, aggregate in enumerate(aggregates):
+            if not isinstance(aggregate, dict):
+                continue
+            namespace = _text(aggregate.get("namespace"))
+            for f_index, function in enumerate(aggregate.get("functions") or []):
+                f_path: Pointer = ("capability", "aggregates", a_index, "functions", f_index)
+                if not isinstance(function, dict) or not function.get("name"):
+                    self.report.error("an aggregate function needs a 'name'", f_path)
+                    continue
+                key = f"{namespace}.{function['name']}"
+                if key in self.functions:
+                    self.report.error(f"aggregate function {key!r} is defined twice", f_path)
+                self.functions[key] = (function, f_path)
+
+    def _inline_ref(
+        self, raw: dict[str, Any], path: Pointer, *, rest: bool
+    ) -> dict[str, Any] | None:
+        """An operation or tool with its ``ref`` replaced by the aggregate function's definition;
+        the referencing side's own fields win. ``semantics`` become hints."""
+        ref = raw.get("ref")
+        found = self.functions.get(ref) if isinstance(ref, str) else None
+        if found is None:
+            known = ", ".join(sorted(self.functions)) or "none"
+            self.report.error(
+                f"ref {ref!r} names no aggregate function (known: {known})", (*path, "ref")
+            )
+            return None
+        function, _ = found
+        merged = {k: v for k, v in function.items() if k not in ("semantics", "name")}
+        if rest:
+            merged.pop(
+                "inputParameters", None
+            )  # REST inputs carry locations; the function's do not
+        semantics = function.get("semantics") or {}
+        if semantics and not rest:
+            hints: dict[str, Any] = {}
+            if semantics.get("safe"):
+                hints.update(readOnly=True, destructive=False)
+            if "idempotent" in semantics:
+                hints["idempotent"] = bool(semantics["idempotent"])
+            merged["hints"] = {**hints, **(raw.get("hints") or {})}
+        merged.update({k: v for k, v in raw.items() if k not in ("ref", "hints")})
+        merged.setdefault("name", function["name"])
+        merged["_bare_inputs"] = True
+        return merged
 
     # ------------------------------------------------------------------ consumes
     def _consumes(self, entry: dict[str, Any], path: Pointer) -> Upstream | None:
@@ -665,6 +714,8 @@ class Resolver:
                 f"{value!r} names bind variable {tail!r}, which is not declared in binds", path
             )
             return Source(kind="literal", value="")
+        if surface.bare_inputs and value in surface.inputs:
+            return Source(kind="input", value=value)
         name = self._input_reference(value, surface) if "." in value else None
         if name is not None:
             if name in surface.inputs:
@@ -707,9 +758,6 @@ class Resolver:
         if "steps" in raw:
             self.report.unsupported("multi-step orchestration ('steps')", (*path, "steps"))
             return None
-        if "ref" in raw:
-            self.report.unsupported("aggregate references ('ref')", (*path, "ref"))
-            return None
         if "call" not in raw:
             if raw.get("outputParameters"):
                 self.report.unsupported("mock outputs without a 'call'", path)
@@ -718,6 +766,7 @@ class Resolver:
                     "needs a 'call' naming the consumed operation ('<namespace>.<operation>')", path
                 )
             return None
+        surface.bare_inputs = bool(raw.get("_bare_inputs"))
         operation = self._find_operation(raw["call"], (*path, "call"))
         if operation is None:
             return None
@@ -963,8 +1012,11 @@ class Resolver:
                 return "{" + var_of[name] + "}"
 
             route_path = PLACEHOLDER.sub(to_route, spec_path)
-            for o_index, op in enumerate(resource.get("operations") or []):
+            for o_index, raw_op in enumerate(resource.get("operations") or []):
                 o_path: Pointer = (*r_path, "operations", o_index)
+                op = self._inline_ref(raw_op, o_path, rest=True) if "ref" in raw_op else raw_op
+                if op is None:
+                    continue
                 method = str(op.get("method", "GET")).upper()
                 key = (route_path, method)
                 if key in seen:
@@ -1078,8 +1130,11 @@ class Resolver:
         namespace = _text(exposes.get("namespace"))
         tools: list[McpTool] = []
         seen: dict[str, Pointer] = {}
-        for t_index, raw in enumerate(exposes.get("tools") or []):
+        for t_index, raw_tool in enumerate(exposes.get("tools") or []):
             t_path: Pointer = (*path, "tools", t_index)
+            raw = self._inline_ref(raw_tool, t_path, rest=False) if "ref" in raw_tool else raw_tool
+            if raw is None:
+                continue
             name = raw["name"]
             if name in seen:
                 self.report.error(

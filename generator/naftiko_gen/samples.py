@@ -106,7 +106,19 @@ def rest_cases(cap: Capability) -> list[tuple[Any, ...]]:
         if body is None and route.call.body is not None and route.call.body.kind == "passthrough":
             body = {"sample": True}
         up_path, up_query = _upstream(route.call, inputs, secrets)
-        cases.append((route.name, route.method, path, query, headers, body, up_path, up_query))
+        cases.append(
+            (
+                route.name,
+                route.method,
+                path,
+                query,
+                headers,
+                body,
+                route.call.operation.method,
+                up_path,
+                up_query,
+            )
+        )
     return cases
 
 

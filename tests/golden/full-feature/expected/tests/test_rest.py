@@ -13,7 +13,7 @@ from full_feature.settings import Settings
 
 from .conftest import FakeUpstream
 
-# (operation, method, adapter path, query, headers, JSON body, upstream path, upstream query)
+# (operation, method, adapter path, query, headers, JSON body, upstream method, upstream path, upstream query)
 CASES = [
     (
         "get_vehicle",
@@ -22,6 +22,7 @@ CASES = [
         {"expand": "true"},
         {"X-Trace": "v3"},
         None,
+        "GET",
         "/vehicles/v1",
         {"expand": "true"},
     ),
@@ -32,6 +33,7 @@ CASES = [
         {},
         {},
         {"status": "active", "operator": "v3"},
+        "PATCH",
         "/vehicles/v1",
         {},
     ),
@@ -42,6 +44,7 @@ CASES = [
         {},
         {},
         {"origin": "v1", "destination": "v2", "seats": 7},
+        "POST",
         "/trips",
         {},
     ),
@@ -52,10 +55,11 @@ CASES = [
         {"limit": "7", "tags": "a,b"},
         {},
         None,
+        "GET",
         "/trips",
         {"limit": "7", "tags": "a"},
     ),
-    ("forecast", "GET", "/forecast/v1", {}, {}, None, "/forecast", {"city": "v1"}),
+    ("forecast", "GET", "/forecast/v1", {}, {}, None, "GET", "/forecast", {"city": "v1"}),
 ]
 
 
@@ -68,7 +72,8 @@ async def _client(settings: Settings) -> tuple[TestClient, UpstreamClient]:
 
 
 @pytest.mark.parametrize(
-    ("name", "method", "path", "query", "headers", "body", "up_path", "up_query"), CASES
+    ("name", "method", "path", "query", "headers", "body", "up_method", "up_path", "up_query"),
+    CASES,
 )
 async def test_operation_reaches_upstream(
     settings: Settings,
@@ -79,6 +84,7 @@ async def test_operation_reaches_upstream(
     query: dict[str, str],
     headers: dict[str, str],
     body: object,
+    up_method: str,
     up_path: str,
     up_query: dict[str, str],
 ) -> None:
@@ -94,7 +100,7 @@ async def test_operation_reaches_upstream(
         assert response.status == 200, await response.text()
         assert response.headers["X-Request-Id"]
         sent = upstream.requests[-1]
-        assert sent.method == method
+        assert sent.method == up_method
         assert sent.path.endswith(up_path)
         for key, value in up_query.items():
             assert sent.query[key] == value
@@ -118,7 +124,7 @@ async def test_unknown_path_is_problem_json(settings: Settings, upstream: FakeUp
 
 async def test_upstream_error_is_passed_through(settings: Settings, upstream: FakeUpstream) -> None:
     upstream.status, upstream.payload = 418, {"error": "teapot"}
-    _, method, path, query, headers, body, _, _ = CASES[0]
+    _, method, path, query, headers, body, _, _, _ = CASES[0]
     client, upstream_client = await _client(settings)
     try:
         response = await client.request(method, path, params=query, headers=headers, json=body)

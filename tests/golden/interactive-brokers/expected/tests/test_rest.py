@@ -13,7 +13,7 @@ from interactive_brokers.settings import Settings
 
 from .conftest import FakeUpstream
 
-# (operation, method, adapter path, query, headers, JSON body, upstream path, upstream query)
+# (operation, method, adapter path, query, headers, JSON body, upstream method, upstream path, upstream query)
 CASES = [
     (
         "getauthstatus",
@@ -22,10 +22,11 @@ CASES = [
         {},
         {},
         {"sample": True},
+        "POST",
         "/iserver/auth/status",
         {},
     ),
-    ("getaccounts", "GET", "/iserver/accounts", {}, {}, None, "/iserver/accounts", {}),
+    ("getaccounts", "GET", "/iserver/accounts", {}, {}, None, "GET", "/iserver/accounts", {}),
     (
         "placeorder",
         "POST",
@@ -33,6 +34,7 @@ CASES = [
         {},
         {},
         {"sample": True},
+        "POST",
         "/iserver/account/v1/orders",
         {},
     ),
@@ -43,6 +45,7 @@ CASES = [
         {},
         {},
         None,
+        "GET",
         "/iserver/account/orders",
         {},
     ),
@@ -53,6 +56,7 @@ CASES = [
         {},
         {},
         None,
+        "GET",
         "/portfolio/v1/positions/v2",
         {},
     ),
@@ -63,6 +67,7 @@ CASES = [
         {},
         {},
         None,
+        "GET",
         "/portfolio/v1/summary",
         {},
     ),
@@ -73,6 +78,7 @@ CASES = [
         {"conids": "v1", "fields": "v2"},
         {},
         None,
+        "GET",
         "/iserver/marketdata/snapshot",
         {"conids": "v1", "fields": "v2"},
     ),
@@ -83,6 +89,7 @@ CASES = [
         {"conid": "v1", "period": "v2", "bar": "v3"},
         {},
         None,
+        "GET",
         "/iserver/marketdata/history",
         {"conid": "v1", "period": "v2", "bar": "v3"},
     ),
@@ -93,6 +100,7 @@ CASES = [
         {},
         {},
         {"sample": True},
+        "POST",
         "/iserver/secdef/search",
         {},
     ),
@@ -108,7 +116,8 @@ async def _client(settings: Settings) -> tuple[TestClient, UpstreamClient]:
 
 
 @pytest.mark.parametrize(
-    ("name", "method", "path", "query", "headers", "body", "up_path", "up_query"), CASES
+    ("name", "method", "path", "query", "headers", "body", "up_method", "up_path", "up_query"),
+    CASES,
 )
 async def test_operation_reaches_upstream(
     settings: Settings,
@@ -119,6 +128,7 @@ async def test_operation_reaches_upstream(
     query: dict[str, str],
     headers: dict[str, str],
     body: object,
+    up_method: str,
     up_path: str,
     up_query: dict[str, str],
 ) -> None:
@@ -134,7 +144,7 @@ async def test_operation_reaches_upstream(
         assert response.status == 200, await response.text()
         assert response.headers["X-Request-Id"]
         sent = upstream.requests[-1]
-        assert sent.method == method
+        assert sent.method == up_method
         assert sent.path.endswith(up_path)
         for key, value in up_query.items():
             assert sent.query[key] == value
@@ -158,7 +168,7 @@ async def test_unknown_path_is_problem_json(settings: Settings, upstream: FakeUp
 
 async def test_upstream_error_is_passed_through(settings: Settings, upstream: FakeUpstream) -> None:
     upstream.status, upstream.payload = 418, {"error": "teapot"}
-    _, method, path, query, headers, body, _, _ = CASES[0]
+    _, method, path, query, headers, body, _, _, _ = CASES[0]
     client, upstream_client = await _client(settings)
     try:
         response = await client.request(method, path, params=query, headers=headers, json=body)

@@ -1,0 +1,156 @@
+"""Resolver behaviour for format features real specs use: aggregates/ref, baseUri templates,
+API-key shapes, secret path placeholders, body-template inputs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from naftiko_gen.pipeline import analyse
+
+HEAD = """\
+naftiko: 1.0.0-alpha2
+binds:
+- namespace: env
+  keys:
+    HOST_URL: SERVICE_URL
+    SITE: SITE_ID
+    KEY: API_KEY
+"""
+
+
+def _cap(tmp_path: Path, body: str):
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + textwrap.dedent(body))
+    analysis = analyse(path)
+    assert analysis.ok, [d.format() for d in analysis.diagnostics]
+    return analysis.capability, analysis.diagnostics
+
+
+def test_aggregate_ref_is_inlined_with_semantics_as_hints(tmp_path: Path) -> None:
+    cap, _ = _cap(
+        tmp_path,
+        """\
+        capability:
+          aggregates:
+          - namespace: fc
+            functions:
+            - name: get-forecast
+              description: Fetch the forecast.
+              semantics: {safe: true, idempotent: true}
+              inputParameters: [{name: location, type: string, description: City}]
+              call: api.forecast
+              with: {location: location}
+          consumes:
+          - {type: http, namespace: api, baseUri: 'http://x.test', resources: [{name: f, path: /forecast, operations: [{name: forecast, method: GET}]}]}
+          exposes:
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - {ref: fc.get-forecast, name: renamed}
+        """,
+    )
+    tool = cap.mcp.tools[0]
+    assert (tool.name, tool.description) == ("renamed", "Fetch the forecast.")
+    assert (
+        tool.annotations.read_only
+        and tool.annotations.idempotent
+        and not tool.annotations.destructive
+    )
+    assert tool.call.extra_query[0][1].kind == "input"  # bare `location` means the input
+
+
+def test_unknown_ref_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + textwrap.dedent("""\
+            capability:
+              consumes:
+              - {type: http, namespace: api, baseUri: 'http://x.test', resources: [{name: f, path: /f, operations: [{name: f, method: GET}]}]}
+              exposes:
+              - type: mcp
+                port: 9000
+                namespace: m
+                tools:
+                - {ref: nope.fn, name: t}
+            """))
+    errors = [d for d in analyse(path).diagnostics if d.level == "error"]
+    assert (
+        errors
+        and "ref 'nope.fn' names no aggregate function" in errors[0].message
+        and errors[0].line == 16
+    )
+
+
+def test_base_uri_templates_secret_paths_and_apikey_shapes(tmp_path: Path) -> None:
+    cap, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          consumes:
+          - type: http
+            namespace: api
+            baseUri: '{{env.HOST_URL}}/v2'
+            authentication: {type: header, header: X-Key, value: '{{KEY}}'}
+            resources:
+            - {name: s, path: '/sites/{{env.SITE}}/items', operations: [{name: items, method: GET}]}
+          - type: http
+            namespace: other
+            baseUri: 'https://{{UNDECLARED_HOST}}'
+            authentication: {type: apikey, in: query, name: token, value: '{{KEY}}'}
+            resources:
+            - {name: s, path: /ping, operations: [{name: ping, method: GET}]}
+          exposes:
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - {name: items, description: i, call: api.items}
+            - {name: ping, description: p, call: other.ping}
+        """,
+    )
+    api, other = cap.upstreams
+    assert api.base_url_template.parts == (("secret", "HOST_URL"), ("text", "/v2"))
+    assert api.base_path == "/v2"
+    assert api.auth.keys[0][:2] == ("header", "X-Key")
+    assert other.auth.keys[0][:2] == ("query", "token")
+    assert {s.var for s in cap.secrets} == {"HOST_URL", "SITE", "KEY", "UNDECLARED_HOST"}
+    site_arg = dict(cap.mcp.tools[0].call.args)["env.SITE"]
+    assert site_arg.kind == "secret" and site_arg.value == "SITE"
+    messages = [d.message for d in diagnostics if d.level == "warning"]
+    assert any("UNDECLARED_HOST" in m and "read from environment variable" in m for m in messages)
+    assert any("apikey shape is not official" in m for m in messages)
+
+
+def test_body_template_inputs_from_with(tmp_path: Path) -> None:
+    cap, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          consumes:
+          - type: http
+            namespace: api
+            baseUri: 'http://x.test'
+            resources:
+            - name: orders
+              path: /orders
+              operations:
+              - name: submit
+                method: POST
+                body: {type: json, data: {email: '{{tools.email}}', n: '{{tools.count}}'}}
+          exposes:
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - name: submit
+              description: s
+              call: api.submit
+              with: {email: tools.email, count: tools.count}
+        """,
+    )
+    tool = cap.mcp.tools[0]
+    assert [i.name for i in tool.inputs] == ["email", "count"]
+    assert all(i.implied for i in tool.inputs)
+    assert tool.call.extra_query == ()  # consumed by the body template, not sent as query
+    assert sum("implied argument" in d.message for d in diagnostics) == 2
