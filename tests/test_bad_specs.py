@@ -167,9 +167,15 @@ def test_get_exposed_read_write_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_unsupported_features_are_named(tmp_path: Path) -> None:
-    text = BASE.replace("  exposes:\n", "  aggregates:\n  - namespace: agg\n  exposes:\n")
+    text = BASE.replace(
+        "      call: api.get-item\n      with:",
+        "      steps: [{type: call, name: s, call: api.get-item}]\n      call: api.get-item\n      with:",
+    )
     errors = _errors(_check(tmp_path, text))
-    assert any(m.startswith("not supported yet: aggregates") for _, m in errors), errors
+    assert any(
+        m.startswith("not supported yet: multi-step orchestration") and line == 46
+        for line, m in errors
+    ), errors
 
 
 def test_strict_turns_deviations_into_errors(tmp_path: Path) -> None:
