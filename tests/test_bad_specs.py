@@ -173,7 +173,7 @@ def test_unsupported_features_are_named(tmp_path: Path) -> None:
     )
     errors = _errors(_check(tmp_path, text))
     assert any(
-        m.startswith("not supported yet: multi-step orchestration") and line == 46
+        m.startswith("not supported yet: multi-step orchestration") and line == 39
         for line, m in errors
     ), errors
 
