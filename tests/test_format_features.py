@@ -154,3 +154,26 @@ def test_body_template_inputs_from_with(tmp_path: Path) -> None:
     assert all(i.implied for i in tool.inputs)
     assert tool.call.extra_query == ()  # consumed by the body template, not sent as query
     assert sum("implied argument" in d.message for d in diagnostics) == 2
+
+
+def test_skill_tools_must_come_from_exposed_operations(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + textwrap.dedent("""\
+            capability:
+              consumes:
+              - {type: http, namespace: api, baseUri: 'http://x.test', resources: [{name: f, path: /f, operations: [{name: f, method: GET}]}]}
+              exposes:
+              - {type: mcp, port: 9000, namespace: m, tools: [{name: t, description: d, call: api.f}]}
+              - type: skill
+                port: 9001
+                namespace: s
+                skills:
+                - name: ok-skill
+                  description: fine
+                  tools: [{name: t, from: {sourceNamespace: m, action: t}}]
+                - name: bad-skill
+                  description: broken
+                  tools: [{name: x, from: {sourceNamespace: m, action: missing}}]
+            """))
+    errors = [d for d in analyse(path).diagnostics if d.level == "error"]
+    assert len(errors) == 1 and "m.missing" in errors[0].message and errors[0].line == 22

@@ -6,7 +6,7 @@ sources, schemas, flags), so the templates stay loops and simple conditionals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 ParamLocation = Literal["path", "query", "header", "cookie", "body"]
@@ -330,6 +330,24 @@ class McpAdapter:
 
 
 @dataclass(frozen=True)
+class SkillTool:
+    name: str
+    description: str
+    exposed_as: str  # e.g. "MCP tool `getaccounts`"; empty for instruction tools
+    instruction: str  # an instruction file the skill's author keeps next to SKILL.md
+
+
+@dataclass(frozen=True)
+class Skill:
+    """An Agent Skill (``exposes: skill``), emitted as skills/<name>/SKILL.md."""
+
+    name: str
+    description: str
+    frontmatter: dict[str, Any]
+    tools: tuple[SkillTool, ...]
+
+
+@dataclass(frozen=True)
 class Capability:
     """The whole resolved spec: what the templates render."""
 
@@ -345,7 +363,7 @@ class Capability:
     upstreams: tuple[Upstream, ...]
     rest: RestAdapter | None
     mcp: McpAdapter | None
-    warnings: tuple[str, ...] = field(default=())
+    skills: tuple[Skill, ...] = ()
 
     @property
     def calls(self) -> tuple[Call, ...]:

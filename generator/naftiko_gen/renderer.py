@@ -224,9 +224,14 @@ def render(cap: Capability) -> list[RenderedFile]:
     files: list[RenderedFile] = []
     for template_name, out in _plan(cap):
         text = env.get_template(template_name).render(context)
-        if out.endswith(".py"):
-            text = format_python(text, out)
-        files.append(RenderedFile(PurePosixPath(out), text))
+        files.append(
+            RenderedFile(
+                PurePosixPath(out), format_python(text, out) if out.endswith(".py") else text
+            )
+        )
+    for skill in cap.skills:
+        text = env.get_template("skills/SKILL.md.jinja").render({**context, "skill": skill})
+        files.append(RenderedFile(PurePosixPath("skills", skill.name, "SKILL.md"), text))
     if cap.rest:
         document = openapi_document(cap)
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -32,6 +32,8 @@ from .model import (
     RestAdapter,
     RestRoute,
     Secret,
+    Skill,
+    SkillTool,
     Source,
     Upstream,
     UpstreamOperation,
@@ -115,6 +117,8 @@ class Resolver:
         self.bind_namespaces: set[str] = set()
         self.upstreams: dict[str, Upstream] = {}
         self.raw_formats: dict[str, str] = {}  # operation key -> outputRawFormat
+        # (adapter namespace, operation or tool name) -> how to call it, for skills' `from`.
+        self.exposed_actions: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------------ entry point
     def resolve(self) -> Capability | None:
@@ -140,6 +144,7 @@ class Resolver:
                 self.upstreams[upstream.namespace] = upstream
         rest: RestAdapter | None = None
         mcp: McpAdapter | None = None
+        skill_adapters: list[tuple[dict[str, Any], Pointer]] = []
         ports: dict[int, Pointer] = {}
         for index, exposes in enumerate(capability.get("exposes") or []):
             path: Pointer = ("capability", "exposes", index)
@@ -163,12 +168,19 @@ class Resolver:
                     self.report.unsupported("more than one MCP adapter in one capability", path)
                     continue
                 mcp = self._mcp(exposes, path)
-            elif kind in ("skill", "control"):
-                self.report.unsupported(f"'{kind}' adapters", (*path, "type"))
+            elif kind == "skill":
+                skill_adapters.append((exposes, path))
+            elif kind == "control":
+                self.report.unsupported("'control' adapters", (*path, "type"))
             else:
                 self.report.error(
                     f"unknown adapter type {kind!r}; use 'rest' or 'mcp'", (*path, "type")
                 )
+        skills = tuple(
+            skill
+            for exposes, path in skill_adapters
+            for skill in self._skills(exposes, path, rest, mcp)
+        )
         if rest is None and mcp is None and not self.report.errors:
             self.report.error(
                 "the capability exposes nothing: add a 'rest' or 'mcp' adapter", ("capability",)
@@ -193,7 +205,88 @@ class Resolver:
             ),
             rest=rest,
             mcp=mcp,
+            skills=skills,
         )
+
+    # ------------------------------------------------------------------ skills
+    def _skills(
+        self,
+        exposes: dict[str, Any],
+        path: Pointer,
+        rest: RestAdapter | None,
+        mcp: McpAdapter | None,
+    ) -> list[Skill]:
+        """Skill adapters become Agent Skills files (skills/<name>/SKILL.md) describing the tools."""
+        self.report.warning(
+            "skill adapters are generated as SKILL.md files under skills/, not served over HTTP",
+            (*path, "type"),
+        )
+        actions = self.exposed_actions
+        skills = []
+        for s_index, raw in enumerate(exposes.get("skills") or []):
+            s_path: Pointer = (*path, "skills", s_index)
+            name = _text(raw.get("name"))
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
+                self.report.error(
+                    "skill names use lowercase letters, digits and '-' (at most 64)",
+                    (*s_path, "name"),
+                )
+                continue
+            if raw.get("location"):
+                self.report.warning(
+                    "skill 'location' is not read; SKILL.md is generated from the spec",
+                    (*s_path, "location"),
+                )
+            front = {"name": name, "description": _text(raw.get("description"))}
+            for key in (
+                "license",
+                "compatibility",
+                "allowed-tools",
+                "argument-hint",
+                "user-invocable",
+                "disable-model-invocation",
+            ):
+                if key in raw:
+                    front[key] = raw[key]
+            if isinstance(raw.get("metadata"), dict):
+                front["metadata"] = {str(k): str(v) for k, v in raw["metadata"].items()}
+            tools = []
+            for t_index, tool in enumerate(raw.get("tools") or []):
+                t_path: Pointer = (*s_path, "tools", t_index)
+                source = tool.get("from")
+                if isinstance(source, dict):
+                    key = (str(source.get("sourceNamespace")), str(source.get("action")))
+                    if key not in actions:
+                        self.report.error(
+                            f"skill tool comes from {key[0]}.{key[1]}, which no REST operation or MCP tool here exposes",
+                            (*t_path, "from"),
+                        )
+                        continue
+                    tools.append(
+                        SkillTool(
+                            str(tool.get("name")), _text(tool.get("description")), actions[key], ""
+                        )
+                    )
+                elif tool.get("instruction"):
+                    tools.append(
+                        SkillTool(
+                            str(tool.get("name")),
+                            _text(tool.get("description")),
+                            "",
+                            str(tool["instruction"]),
+                        )
+                    )
+                else:
+                    self.report.error("a skill tool needs 'from' or 'instruction'", t_path)
+            skills.append(
+                Skill(
+                    name=name,
+                    frontmatter=front,
+                    description=front["description"],
+                    tools=tuple(tools),
+                )
+            )
+        return skills
 
     def _upstream_used(
         self, upstream: Upstream, rest: RestAdapter | None, mcp: McpAdapter | None
@@ -1039,6 +1132,10 @@ class Resolver:
                 if call is None:
                     continue
                 call = replace(call, retry=call.operation.method in ("GET", "HEAD"))
+                if op.get("name"):
+                    self.exposed_actions[(namespace, str(op["name"]))] = (
+                        f"REST `{method} {spec_path}`"
+                    )
                 summary = (
                     _text(op.get("label"))
                     or _text(op.get("description"))
@@ -1152,6 +1249,7 @@ class Resolver:
             tool = self._tool(raw, t_path, namespace)
             if tool is not None:
                 tools.append(tool)
+                self.exposed_actions[(namespace, tool.name)] = f"MCP tool `{tool.name}`"
         if not tools and not self.report.errors:
             self.report.error("the MCP adapter has no tools", (*path, "tools"))
         port = exposes.get("port")
