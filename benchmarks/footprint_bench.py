@@ -50,7 +50,9 @@ def run_footprint(
         service = start_generated(procs, "serve", origin_port, name)
         health.append(wait_rest(procs, name, service))
         first_call.append(wait_mcp(procs, name, service))
-        log(f"  start-up {run_no + 1}: health {health[-1]:.3f} s, first MCP call {first_call[-1]:.3f} s")
+        log(
+            f"  start-up {run_no + 1}: health {health[-1]:.3f} s, first MCP call {first_call[-1]:.3f} s"
+        )
         if run_no < runs - 1:
             procs.stop(service.proc)
     pid = service.proc.pid
@@ -106,3 +108,20 @@ def import_breakdown(top: int = 8) -> list[tuple[str, float]]:
             continue
         own[parts[2].strip().split(".")[0]] += int(parts[0]) / 1e6
     return sorted(own.items(), key=lambda item: item[1], reverse=True)[:top]
+
+
+def import_rss_kib() -> int:
+    """Peak RSS (KiB) of a process that only imports the generated package's entry point."""
+    code = (
+        "import resource, interactive_brokers.__main__; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return int(done.stdout.strip())

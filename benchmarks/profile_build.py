@@ -19,6 +19,27 @@ import time
 _WRAPPERS = ("click/core.py", "cli.py:30(_analyse_all)", "cli.py:92(build)")
 
 
+# Pipeline stages (README "Pipeline"): label, module (None: a builtin), function.
+_STAGES = (
+    ("load", "naftiko_gen/loader.py", "load_spec"),
+    ("schema validation", "naftiko_gen/validation.py", "validate_schema"),
+    ("resolve", "naftiko_gen/resolver.py", "resolve"),
+    ("render", "naftiko_gen/renderer.py", "render"),
+    ("of which black.format_str", None, "black.format_str"),
+    ("write", "naftiko_gen/writer.py", "write_tree"),
+)
+
+
+def _stage_seconds(stats: pstats.Stats, module: str | None, function: str) -> float:
+    """Cumulative seconds of the outermost matching function (0 when it never ran)."""
+    seconds = 0.0
+    for (filename, _, name), entry in stats.stats.items():  # type: ignore[attr-defined]
+        builtin = module is None and function in name
+        if builtin or (module is not None and filename.endswith(module) and name == function):
+            seconds = max(seconds, entry[3])
+    return seconds
+
+
 def _where(func: tuple[str, int, str]) -> str:
     filename, line, name = func
     if filename == "~":
@@ -64,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'cum s':>9} {'own s':>9} {'calls':>9}  function"
     print(f"import naftiko_gen.cli (not profiled): {imported:.2f} s")
     print(f"build of {args.spec} under cProfile: {elapsed:.2f} s")
-    for func, (_, ncalls, _, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if "black.format_str" in func[2]:
-            share = cumtime / elapsed * 100
-            print(f"black.format_str: {cumtime:.2f} s in {ncalls} calls ({share:.0f}% of the build)")
+    parts = []
+    for label, module, function in _STAGES:
+        seconds = _stage_seconds(stats, module, function)
+        parts.append(f"{label} {seconds:.2f} s ({seconds / elapsed:.0%})")
+    print("stages: " + ", ".join(parts))
     print("\nby cumulative time:")
     print(header)
     print("\n".join(_rows(stats, "cumulative", args.top, _WRAPPERS)))

@@ -28,13 +28,13 @@ class Results:
     load_before: str
     load_after: str = ""
     gen: list[GenResult] | None = None
-    gen_profile: str = ""
-    gen_profile_of: str = ""
+    gen_profiles: dict[str, str] = field(default_factory=dict)  # spec label -> cProfile report
     rest: dict[tuple[int, str], Load] | None = None
     rest_driver: str = ""
     mcp: dict[tuple[int, str], Load] | None = None
     footprint: Footprint | None = None
     imports: list[tuple[str, float]] = field(default_factory=list)
+    import_rss_kib: int = 0  # peak RSS of importing the package alone (measured on an RSS miss)
     versions: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -68,6 +68,10 @@ def _ms(value: float) -> str:
 
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}×" if base else "n/a"
+
+
+def _mem(kib: int) -> str:
+    return f"{kib * 1024 / MB:.1f} MB ({kib / 1024:.1f} MiB)"
 
 
 def _cpu(load: Load) -> str:
@@ -173,14 +177,23 @@ def _spread(values: tuple[float, ...]) -> str:
     return f"{median:.3f} s (median; {min(values):.3f}–{max(values):.3f} over {len(values)})"
 
 
-def footprint_table(fp: Footprint) -> str:
+def footprint_table(results: Results) -> str:
+    fp = results.footprint
+    assert fp is not None
     rows = [
         ["start-up to first /_adapter/health 200", _spread(fp.startup_health)],
         ["start-up to first MCP tools/call result", _spread(fp.startup_mcp)],
-        ["RSS idle (after start-up + 1 call each)", f"{fp.idle_kib * 1024 / MB:.1f} MB"],
-        ["RSS peak under load (sampled / VmHWM)", f"{fp.load_peak_kib * 1024 / MB:.1f} MB / "
-         f"{fp.peak_hwm_kib * 1024 / MB:.1f} MB"],
-        ["RSS after load (+1 s)", f"{fp.after_load_kib * 1024 / MB:.1f} MB"],
+        ["RSS idle (after start-up + 1 call each)", _mem(fp.idle_kib)],
+        [
+            "RSS peak under load (sampled / VmHWM)",
+            f"{_mem(fp.load_peak_kib)} / {_mem(fp.peak_hwm_kib)}",
+        ],
+        ["RSS after load (+1 s)", _mem(fp.after_load_kib)],
+        *(
+            [["RSS of only importing the package", _mem(results.import_rss_kib)]]
+            if results.import_rss_kib
+            else []
+        ),
         [
             "load while sampling",
             f"REST c=64 {fp.rest_load.rps:,.0f} req/s ({fp.rest_load.errors} errors) + "
@@ -204,17 +217,23 @@ def verdicts(results: Results) -> list[Verdict]:
             out.append(Verdict("generation: 1,000 ops < 15 s", f"{t:.2f} s", t < 15))
         if 1000 in by_ops and 100 in by_ops:
             ratio = by_ops[1000].best / by_ops[100].best
-            out.append(Verdict("generation: time(1000)/time(100) ≤ 12", f"{ratio:.1f}", ratio <= 12))
+            out.append(
+                Verdict("generation: time(1000)/time(100) ≤ 12", f"{ratio:.1f}", ratio <= 12)
+            )
     if results.rest:
         for c in sorted({c for c, _ in results.rest}):
             adapter, proxy = results.rest[(c, "adapter")], results.rest[(c, "nginx proxy")]
             share = adapter.rps / proxy.rps
             out.append(
-                Verdict(f"REST c={c}: adapter ≥ 35% of nginx proxy req/s", f"{share:.0%}", share >= 0.35)
+                Verdict(
+                    f"REST c={c}: adapter ≥ 35% of nginx proxy req/s", f"{share:.0%}", share >= 0.35
+                )
             )
         if (1, "adapter") in results.rest:
             added = results.rest[(1, "adapter")].p50_ms - results.rest[(1, "direct")].p50_ms
-            out.append(Verdict("REST c=1: p50 added latency ≤ 1 ms", f"{added:+.2f} ms", added <= 1))
+            out.append(
+                Verdict("REST c=1: p50 added latency ≤ 1 ms", f"{added:+.2f} ms", added <= 1)
+            )
     if results.mcp:
         for c in sorted({c for c, _ in results.mcp}):
             ours, peer = results.mcp[(c, "generated")], results.mcp[(c, "FastMCP")]
@@ -230,14 +249,16 @@ def verdicts(results: Results) -> list[Verdict]:
     if results.footprint:
         fp = results.footprint
         idle = fp.idle_kib * 1024 / MB
-        out.append(Verdict("footprint: RSS idle < 80 MB", f"{idle:.1f} MB", idle < 80))
+        out.append(Verdict("footprint: RSS idle < 80 MB", _mem(fp.idle_kib), idle < 80))
         start = statistics.median(fp.startup_health)
         out.append(Verdict("footprint: start-up < 1 s (median)", f"{start:.3f} s", start < 1))
     return out
 
 
 def verdict_table(items: list[Verdict]) -> str:
-    return md_table(["target", "measured", "status"], [[v.target, v.measured, v.status] for v in items])
+    return md_table(
+        ["target", "measured", "status"], [[v.target, v.measured, v.status] for v in items]
+    )
 
 
 # --- context --------------------------------------------------------------------------------
@@ -312,15 +333,15 @@ def sections(results: Results) -> list[tuple[str, str]]:
         if 1000 in by_ops and 100 in by_ops:
             body += f"\n\ntime(1000)/time(100) = {by_ops[1000].best / by_ops[100].best:.1f}"
         out.append(("1. Generation: `naftiko-gen build`, whole process", body))
-    if results.gen_profile:
-        title = f"1b. Generation profile: {results.gen_profile_of} (cProfile, in process)"
-        out.append((title, f"```\n{results.gen_profile}\n```"))
+    for label, profile in results.gen_profiles.items():
+        title = f"1b. Generation profile: {label} (cProfile, in process)"
+        out.append((title, f"```\n{profile}\n```"))
     if results.rest:
         out.append((f"2. REST adapter overhead ({results.rest_driver})", rest_table(results.rest)))
     if results.mcp:
         out.append(("3. MCP tools/call getaccounts: generated vs FastMCP", mcp_table(results.mcp)))
     if results.footprint:
-        out.append(("4. Footprint", footprint_table(results.footprint)))
+        out.append(("4. Footprint", footprint_table(results)))
     if results.imports:
         rows = [[name, f"{seconds:.3f}"] for name, seconds in results.imports]
         body = md_table(["top-level package", "import s (own time)"], rows)

@@ -1,4 +1,4 @@
-"""The fast upstream (nginx serving a static JSON file), the nginx reference proxy, and wrk.
+"""The fast upstream (nginx serving a static JSON file) and the nginx reference proxy.
 
 Two nginx instances, each one master + one worker, in the foreground under ``Processes``:
 
@@ -66,7 +66,7 @@ class Tools:
 
 
 def ensure_tools() -> Tools:
-    """nginx and wrk, installed with apt-get when missing (root only)."""
+    """nginx and wrk (the REST load driver), installed with apt-get when missing (root only)."""
     note = ""
     if not (shutil.which("nginx") and shutil.which("wrk")):
         if os.geteuid() == 0 and shutil.which("apt-get"):
@@ -79,8 +79,9 @@ def ensure_tools() -> Tools:
                 timeout=600,
                 check=False,
             )
-            note = "installed nginx/wrk with apt-get" if done.returncode == 0 else ""
-            if done.returncode != 0:
+            if done.returncode == 0:
+                note = "installed nginx and wrk with apt-get"
+            else:
                 note = f"apt-get failed ({done.returncode}): {done.stderr.strip()[-300:]}"
         else:
             note = "nginx/wrk missing and not root: cannot apt-get install them"
