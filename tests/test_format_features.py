@@ -177,3 +177,67 @@ def test_skill_tools_must_come_from_exposed_operations(tmp_path: Path) -> None:
             """))
     errors = [d for d in analyse(path).diagnostics if d.level == "error"]
     assert len(errors) == 1 and "m.missing" in errors[0].message and errors[0].line == 22
+
+
+def test_file_binds_and_spec_declared_inbound_token(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from naftiko_gen.pipeline import generate
+    from naftiko_gen.writer import write_tree
+
+    spec = tmp_path / "filebinds.yaml"
+    spec.write_text(textwrap.dedent("""\
+            naftiko: 1.0.0-alpha2
+            binds:
+            - namespace: registry-env
+              location: file:///./shared/secrets.yaml
+              keys: {TOKEN: api-token, INBOUND: mcp-token}
+            capability:
+              consumes:
+              - type: http
+                namespace: api
+                baseUri: http://x.test
+                authentication: {type: bearer, token: '{{TOKEN}}'}
+                resources: [{name: f, path: /f, operations: [{name: f, method: GET}]}]
+              exposes:
+              - type: mcp
+                port: 9000
+                namespace: m
+                authentication: {type: bearer, token: '{{INBOUND}}'}
+                tools: [{name: t, description: d, call: api.f}]
+            """))
+    analysis = analyse(spec)
+    assert analysis.ok, [d.format() for d in analysis.diagnostics]
+    project = tmp_path / "out" / "filebinds"
+    write_tree(project, generate(analysis.capability))
+    work = tmp_path / "run"
+    (work / "shared").mkdir(parents=True)
+    (work / "shared" / "secrets.yaml").write_text(
+        "api-token: from-file\nmcp-token: inbound-secret\n"
+    )
+    code = (
+        "import os, sys; sys.path.insert(0, sys.argv[1]);"
+        "from filebinds.settings import load_settings, ConfigError\n"
+        "s = load_settings(dict(os.environ)); print(s.secrets['TOKEN'], s.mcp_token)"
+    )
+
+    def run(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code, str(project)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    assert run({}, work).stdout.split() == ["from-file", "inbound-secret"]
+    assert run({"api-token": "from-env", "ADAPTER_MCP_TOKEN": "override"}, work).stdout.split() == [
+        "from-env",
+        "override",
+    ]
+    missing = run({}, tmp_path)
+    assert (
+        missing.returncode != 0
+        and "the bind file ./shared/secrets.yaml cannot be read" in missing.stderr
+    )

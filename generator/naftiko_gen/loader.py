@@ -78,11 +78,14 @@ class _Converter:
                         key_node.start_mark.line + 1,
                         key_node.start_mark.column + 1,
                     )
-                key = (
-                    self._scalar.construct_object(key_node)
-                    if isinstance(key_node, yaml.ScalarNode)
-                    else None
-                )
+                try:
+                    key = (
+                        self._scalar.construct_object(key_node)
+                        if isinstance(key_node, yaml.ScalarNode)
+                        else None
+                    )
+                except (ValueError, OverflowError, yaml.constructor.ConstructorError):
+                    key = None
                 if not isinstance(key, str | int | float | bool) or key is None:
                     raise _Abort(
                         "mapping keys must be plain scalars",
@@ -106,7 +109,13 @@ class _Converter:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        value = self._scalar.construct_object(node)
+        try:
+            value = self._scalar.construct_object(node)
+        except (ValueError, OverflowError, yaml.constructor.ConstructorError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+            raise _Abort(
+                f"cannot read this value: {problem}", mark.line + 1, mark.column + 1
+            ) from None
         if isinstance(value, bytes | set):
             raise _Abort(
                 "binary and set values are not allowed in specs", mark.line + 1, mark.column + 1
@@ -149,6 +158,11 @@ def load_spec(path: str | Path) -> LoadedSpec:
         return empty
     if text.startswith("\ufeff"):
         text = text[1:]
+    deep = _flow_depth_exceeded(text)
+    if deep is not None:
+        report.positions[()] = deep
+        report.error(f"nesting deeper than {MAX_DEPTH} levels")
+        return LoadedSpec(path, {}, report, text)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -179,3 +193,28 @@ def load_spec(path: str | Path) -> LoadedSpec:
         report.error(f"nesting too deep (more than {MAX_DEPTH} levels)")
         return LoadedSpec(path, {}, report, text)
     return LoadedSpec(path, data, report, text)
+
+
+def _flow_depth_exceeded(text: str) -> tuple[int, int] | None:
+    """Where ``[``/``{`` flow nesting first goes deeper than the limit, before libyaml (whose C
+    composer recurses without bound and can crash the process) ever sees it."""
+    depth, line, column, quote = 0, 1, 0, ""
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+            if quote == "'":
+                continue
+        if quote:
+            if char == quote:
+                quote = ""
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return (line, column)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return None

@@ -48,6 +48,9 @@ class Secret:
     var: str
     env: str
     description: str = ""
+    file: str = (
+        ""  # a bind `location: file://...`: a flat YAML/JSON map read when the variable is unset
+    )
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,7 @@ class McpAdapter:
     tools: tuple[McpTool, ...]
     resources: tuple[McpResource, ...] = ()
     prompts: tuple[McpPrompt, ...] = ()
+    inbound_token: Source | None = None  # the spec's `authentication: bearer` for MCP clients
 
     @property
     def uses_mapped_output(self) -> bool:
@@ -389,6 +393,10 @@ class Capability:
         for call in self.calls:
             found.extend(p for p in call.output.paths if p != "$")
         return tuple(dict.fromkeys(found))
+
+    @property
+    def uses_bind_files(self) -> bool:
+        return any(s.file for s in self.secrets)
 
     @property
     def uses_retries(self) -> bool:
@@ -514,7 +522,8 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
             EnvVar(
                 secret.env,
                 None,
-                f"Secret for {{{{{secret.var}}}}}; set it empty to send no credential.",
+                f"Secret for {{{{{secret.var}}}}}; set it empty to send no credential."
+                + (f" Unset: read from {secret.file} (key {secret.env})." if secret.file else ""),
                 secret=True,
             )
         )
@@ -527,20 +536,38 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
                 "Largest request body the REST adapter accepts (413 above).",
             )
         )
-    if capability.mcp:
-        if capability.mcp.transport == "http":
-            found.append(
-                EnvVar(
-                    f"{a}_MCP_TOKEN",
-                    "",
-                    "When set, MCP HTTP clients must send 'Authorization: Bearer <token>'.",
-                )
+    if capability.mcp_http:
+        found.append(
+            EnvVar(
+                f"{a}_MCP_TOKEN",
+                "",
+                "When set, MCP HTTP clients must send 'Authorization: Bearer <token>'.",
+                secret=True,
             )
+        )
+    if capability.mcp and capability.mcp.confirmable:
+        found += [
+            EnvVar(
+                f"{a}_CONFIRM",
+                "writes",
+                "Which MCP tools need a confirmed second call: writes (not read-only and not idempotent, "
+                "or destructive), destructive, off, or a comma-separated list of tool names.",
+            ),
+            EnvVar(
+                f"{a}_CONFIRM_KEY",
+                "",
+                "Key that signs confirmation tokens; give every replica the same value (unset: random per process).",
+                secret=True,
+            ),
+            EnvVar(f"{a}_CONFIRM_TTL", "120", "Seconds a confirmation token stays valid."),
+        ]
+    if capability.rest or capability.mcp_http:
         found.append(
             EnvVar(
                 f"{a}_ALLOWED_HOSTS",
                 "",
-                "Extra Host values accepted by the MCP endpoint (comma-separated host:port).",
+                "Host names (host or host:port, comma-separated) accepted besides localhost, in Host and "
+                "Origin headers: requests naming any other host are refused (DNS rebinding, CSRF).",
             )
         )
     found.append(EnvVar(f"{a}_LOG_FORMAT", "plain", "Access log format: plain or json."))

@@ -4,7 +4,30 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from pathlib import Path
+
+# Import names a generated package must not take: it would shadow them for itself and its users.
+_TAKEN = frozenset(sys.stdlib_module_names) | {
+    "aiohttp",
+    "anyio",
+    "click",
+    "httpx",
+    "httpx2",
+    "jinja2",
+    "jsonpath_ng",
+    "jsonschema",
+    "mcp",
+    "mcp_types",
+    "multidict",
+    "pydantic",
+    "pytest",
+    "starlette",
+    "tests",
+    "uvicorn",
+    "yaml",
+    "yarl",
+}
 
 _NON_IDENT = re.compile(r"[^0-9a-zA-Z]+")
 
@@ -44,7 +67,8 @@ def package_name(spec_path: Path) -> str:
     for suffix in (".naftiko", "-capability", "_capability"):
         if stem.endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
-    return identifier(stem, fallback="capability")
+    name = identifier(stem, fallback="capability")
+    return f"{name}_adapter" if name in _TAKEN else name
 
 
 class Namer:

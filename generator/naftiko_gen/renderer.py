@@ -51,6 +51,11 @@ def doc(value: Any) -> str:
     return repr(str(value))[1:-1].replace('"', '\\"')
 
 
+def toml_string(value: Any) -> str:
+    """A TOML basic string: JSON escaping with every non-ASCII and control character (DEL too) as \\uXXXX."""
+    return json.dumps(str(value), ensure_ascii=True).replace("\x7f", "\\u007f")
+
+
 def md(value: Any) -> str:
     """Text safe inside a Markdown table cell."""
     text = " ".join(str(value).split())
@@ -126,14 +131,21 @@ def call(value: Call) -> str:
     return f"Call({', '.join(args)})"
 
 
+def secret_expr(value: Source) -> str:
+    """Python expression for a value made of text and secrets, over ``load_settings``'s ``secrets``."""
+    if value.kind == "secret":
+        return f"secrets[{py(value.value)}]"
+    if value.kind != "template":
+        return py(str(value.value))
+    parts = [py(text) if kind == "text" else f"secrets[{py(text)}]" for kind, text in value.parts]
+    return " + ".join(parts)
+
+
 def base_url_expr(upstream: Upstream) -> str:
     """Default base URL: the spec's literal, or an expression over the loaded secrets."""
     if upstream.base_url_template is None:
         return py(upstream.base_url)
-    parts = []
-    for kind, text in upstream.base_url_template.parts:
-        parts.append(py(text) if kind == "text" else f"secrets[{py(text)}]")
-    return " + ".join(parts)
+    return secret_expr(upstream.base_url_template)
 
 
 def input_kwargs(item: Input) -> str:
@@ -167,8 +179,10 @@ def environment_jinja() -> jinja2.Environment:
         call=call,
         input_kwargs=input_kwargs,
         base_url_expr=base_url_expr,
+        secret_expr=secret_expr,
     )
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters["toml"] = toml_string
     env.filters["url_path"] = lambda url: urlsplit(url).path
     return env
 

@@ -302,6 +302,8 @@ class Resolver:
                 used.update(upstream.auth.secrets)
             if upstream.base_url_template:
                 used.update(upstream.base_url_template.secrets)
+        if mcp is not None and mcp.inbound_token is not None:
+            used.update(mcp.inbound_token.secrets)
             for param in upstream.shared_params:
                 if param.value:
                     used.update(param.value.secrets)
@@ -332,12 +334,19 @@ class Resolver:
                 continue
             namespace = _text(bind.get("namespace"))
             self.bind_namespaces.add(namespace)
-            if bind.get("location"):
-                self.report.unsupported(
-                    "bind 'location' (secrets are read from environment variables; drop 'location')",
-                    (*path, "location"),
-                )
-                continue
+            location = _text(bind.get("location"))
+            file = ""
+            if location:
+                if not location.startswith("file://"):
+                    scheme = location.split(":", 1)[0]
+                    self.report.unsupported(
+                        f"bind location scheme {scheme!r} (use file:// or environment variables)",
+                        (*path, "location"),
+                    )
+                    continue
+                file = location[len("file://") :]
+                if file.startswith("/./") or file.startswith("/../"):
+                    file = file[1:]  # file:///./x is relative to the working directory
             for var, env in (bind.get("keys") or {}).items():
                 if var in self.secrets and self.secrets[var].env != env:
                     self.report.error(
@@ -345,7 +354,7 @@ class Resolver:
                         (*path, "keys", var),
                     )
                 self.secrets[var] = Secret(
-                    var=var, env=str(env), description=_text(bind.get("description"))
+                    var=var, env=str(env), description=_text(bind.get("description")), file=file
                 )
 
     # ------------------------------------------------------------------ aggregates
@@ -411,6 +420,17 @@ class Resolver:
             )
             return None
         namespace = _text(entry.get("namespace"))
+        clash = next(
+            (u.namespace for u in self.upstreams.values() if u.env_prefix == env_name(namespace)),
+            None,
+        )
+        if clash is not None and clash != namespace:
+            self.report.error(
+                f"namespaces {clash!r} and {namespace!r} map to the same environment prefix "
+                f"{env_name(namespace)}_; rename one so their settings cannot be confused",
+                (*path, "namespace"),
+            )
+            return None
         if namespace in self.upstreams:
             self.report.error(
                 f"namespace {namespace!r} is consumed twice; namespaces must be unique",
@@ -626,6 +646,12 @@ class Resolver:
                 self.report.error(f"a {kind} body needs a string 'data'", (*path, "data"))
                 return None
             return Body(kind="text", template=data, content_type=BODY_CONTENT_TYPES[kind])
+        if kind in ("formUrlEncoded", "form") and not isinstance(data, str | dict):
+            self.report.error(
+                "a form body's 'data' must be a string or a mapping of field names to values",
+                (*path, "data"),
+            )
+            return None
         if kind in ("formUrlEncoded", "form"):
             if kind == "form":
                 self.report.warning(
@@ -1212,11 +1238,26 @@ class Resolver:
 
     # ------------------------------------------------------------------ MCP
     def _mcp(self, exposes: dict[str, Any], path: Pointer) -> McpAdapter | None:
-        if exposes.get("authentication"):
-            self.report.unsupported(
-                "inbound authentication declared in the spec (set ADAPTER_MCP_TOKEN instead)",
-                (*path, "authentication"),
-            )
+        inbound_token = None
+        auth = exposes.get("authentication")
+        if isinstance(auth, dict):
+            if auth.get("type") != "bearer":
+                self.report.unsupported(
+                    f"inbound {auth.get('type')} authentication on the MCP adapter (bearer is supported)",
+                    (*path, "authentication", "type"),
+                )
+            elif exposes.get("transport") == "stdio":
+                self.report.warning(
+                    "inbound authentication does not apply to stdio; ignored",
+                    (*path, "authentication"),
+                )
+            else:
+                inbound_token = self._required_template(auth, "token", (*path, "authentication"))
+                if inbound_token is not None and inbound_token.inputs:
+                    self.report.error(
+                        "the inbound token must come from binds, not from inputs",
+                        (*path, "authentication"),
+                    )
         transport = exposes.get("transport", "http")
         if transport not in ("http", "stdio"):
             self.report.error(
@@ -1280,6 +1321,7 @@ class Resolver:
             tools=tuple(tools),
             resources=resources,
             prompts=prompts,
+            inbound_token=inbound_token,
         )
 
     def _unique(self, items: list[Any], what: str, path: Pointer) -> tuple[Any, ...]:
@@ -1398,6 +1440,14 @@ class Resolver:
                     "'body' is reserved for the request body argument; rename the input", p_path
                 )
                 continue
+            if isinstance(param.get("pattern"), str):
+                try:
+                    re.compile(param["pattern"])
+                except re.error as exc:
+                    self.report.error(
+                        f"pattern is not a valid regular expression: {exc}", (*p_path, "pattern")
+                    )
+                    continue
             surface.inputs[pname] = Input(
                 name=pname,
                 location="argument",

@@ -23,7 +23,11 @@ def write_tree(target: Path, files: list[RenderedFile]) -> None:
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # The builder's pid is in the name, so a later build can clean up after a killed one.
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    )
+    backup = target.with_name(target.name + _BACKUP_SUFFIX)
     try:
         for item in files:
             path = staging.joinpath(*item.path.parts)
@@ -33,25 +37,41 @@ def write_tree(target: Path, files: list[RenderedFile]) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(staging, 0o755)
-        backup = target.with_name(target.name + _BACKUP_SUFFIX)
         if target.exists():
             os.replace(target, backup)
         os.replace(staging, target)
         if backup.exists():
             shutil.rmtree(backup)
     except BaseException:
+        # Interrupted (even between the two renames): put the previous output back.
+        if backup.exists() and not target.exists():
+            os.replace(backup, target)
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
 def _recover(target: Path) -> None:
-    """Finish or undo a swap that a crash interrupted between its two renames."""
+    """Undo what a killed build left: a swap stopped between its two renames, staging trees."""
     backup = target.with_name(target.name + _BACKUP_SUFFIX)
     if backup.exists():
         if target.exists():
             shutil.rmtree(backup)
         else:
             os.replace(backup, target)
+    for staging in target.parent.glob(f".{target.name}.*.tmp"):
+        pid = staging.name[len(target.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def diff_tree(target: Path, files: list[RenderedFile]) -> str:

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from aiohttp import web
+from yarl import URL
 
 from . import operations
 from .client import (
@@ -174,6 +175,10 @@ class BadRequest(Exception):
     """The caller's request is invalid; the message says which input and why."""
 
 
+class UnsupportedMediaType(Exception):
+    """The request body is not JSON."""
+
+
 def problem(
     request: web.Request, status: int, title: str, detail: str, **extra: Any
 ) -> web.Response:
@@ -240,13 +245,26 @@ def _coerce(item: Input, raw: Any) -> Any:
 async def _read_json(request: web.Request) -> Any:
     if not request.body_exists:
         return None
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except (web.HTTPRequestEntityTooLarge, asyncio.CancelledError):
+        raise
+    except Exception:  # aiohttp's payload/decoding errors: a body we cannot read is the caller's
+        raise BadRequest(
+            "the request body cannot be read (bad Content-Encoding or framing)"
+        ) from None
     if not raw.strip():
         return None
+    # Only JSON is accepted: other types are how a web page would smuggle a "simple" request.
+    mime = request.content_type
+    if mime != "application/json" and not mime.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {mime or 'no Content-Type'}"
+        )
     try:
         return json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise BadRequest("the request body is not valid JSON (or nests too deeply)") from None
 
 
 def _reject_constant(token: str) -> Any:
@@ -295,7 +313,9 @@ def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
     if upstream.status in (204, 304):
         return web.Response(status=upstream.status)
     # Pass-through: the upstream bytes untouched, with the upstream content type.
-    headers = {"Content-Type": upstream.content_type} if upstream.content_type else {}
+    headers = dict(upstream.headers)
+    if upstream.content_type:
+        headers["Content-Type"] = upstream.content_type
     return web.Response(status=upstream.status, body=upstream.body, headers=headers)
 
 
@@ -310,6 +330,40 @@ def _handler(route: Route) -> Handler:
     return handle
 
 
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _host_allowed(value: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a Host (``name[:port]``) is localhost or configured in ADAPTER_ALLOWED_HOSTS."""
+    try:
+        url = URL(f"http://{value}")
+    except ValueError:
+        return False
+    host = (url.host or "").lower()
+    return host in _LOCAL_HOSTS or host in allowed or f"{host}:{url.port}" in allowed
+
+
+def _refuse_foreign(request: web.Request) -> web.Response | None:
+    """DNS-rebinding and CSRF guard: a request must name this adapter's host, and a browser's
+    Origin must be local or allowed. The /_adapter/ endpoints stay open for probes."""
+    if request.path.startswith("/_adapter/"):
+        return None
+    allowed = request.app[SETTINGS].allowed_hosts
+    if not _host_allowed(request.headers.get("Host", ""), allowed):
+        return problem(
+            request, 403, "Forbidden", "this Host is not allowed (see ADAPTER_ALLOWED_HOSTS)"
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        try:
+            authority = URL(origin).authority
+        except ValueError:
+            authority = ""
+        if not authority or not _host_allowed(authority, allowed):
+            return problem(request, 403, "Forbidden", "requests from this Origin are not allowed")
+    return None
+
+
 @web.middleware
 async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem+json for every failure, and one access-log line per request."""
@@ -318,7 +372,9 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
     REQUEST_ID.set(request_id)
     started = time.perf_counter()
     try:
-        response = await handler(request)
+        response = _refuse_foreign(request) or await handler(request)
+    except UnsupportedMediaType as exc:
+        response = problem(request, 415, "Unsupported media type", str(exc))
     except BadRequest as exc:
         response = problem(request, 400, "Bad request", str(exc))
     except InputError as exc:

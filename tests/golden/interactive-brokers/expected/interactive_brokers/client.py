@@ -32,6 +32,8 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _BACKOFF_BASE = 0.2
 _BACKOFF_CAP = 5.0
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
+# Upstream response headers passed on to REST callers (caching and back-off hints only).
+_PASSED_HEADERS = ("Retry-After", "Cache-Control", "ETag", "Last-Modified")
 # Headers a caller may never smuggle upstream, whatever the spec says.
 _HOP_BY_HOP = frozenset(
     {"authorization", "cookie", "host", "content-length", "transfer-encoding", "connection"}
@@ -104,6 +106,9 @@ class UpstreamResponse:
     content_type: str
     body: bytes
     retry_after: float | None = None
+    headers: tuple[
+        tuple[str, str], ...
+    ] = ()  # the upstream headers callers may see (see _PASSED_HEADERS)
 
     @property
     def ok(self) -> bool:
@@ -423,6 +428,11 @@ class UpstreamClient:
                     response.headers.get("Content-Type", ""),
                     payload,
                     _retry_after(response.headers.get("Retry-After")),
+                    tuple(
+                        (name, response.headers[name])
+                        for name in _PASSED_HEADERS
+                        if name in response.headers
+                    ),
                 )
         except TimeoutError:
             raise UpstreamError(

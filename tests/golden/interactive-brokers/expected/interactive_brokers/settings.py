@@ -36,8 +36,8 @@ class Settings:
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
     max_body_bytes: int = 1024 * 1024
+    allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
     mcp_token: str | None = field(default=None, repr=False)
-    allowed_hosts: tuple[str, ...] = ()
     confirm: str = "writes"  # writes | destructive | off | comma-separated tool names
     confirm_key: bytes = field(default=b"", repr=False)
     confirm_ttl: float = 120.0
@@ -149,10 +149,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secrets=secrets,
         log_format=log_format,
         max_body_bytes=max_body,
-        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
         allowed_hosts=tuple(
-            h.strip() for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",") if h.strip()
+            h.strip().lower()
+            for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")
+            if h.strip()
         ),
+        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
         confirm=environ.get("ADAPTER_CONFIRM", "writes").strip() or "writes",
         # Without a configured key each process signs with its own random key.
         confirm_key=environ.get("ADAPTER_CONFIRM_KEY", "").encode() or os.urandom(32),

@@ -41,7 +41,9 @@ class StartupError(Exception):
 def bind(listen: Listen) -> socket.socket:
     """Bind a listening socket up front so a taken port is a clear error, not a stack trace."""
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP; without it small responses wait ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((listen.host, listen.port))
@@ -93,11 +95,15 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 def mcp_asgi_app(client: UpstreamClient, settings: Settings, listen: Listen) -> Any:
     """The MCP Streamable HTTP app at /mcp, stateless so any replica can serve any request."""
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *settings.allowed_hosts]
-    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    origins += [
-        f"{scheme}://{host}" for host in settings.allowed_hosts for scheme in ("http", "https")
+    # ADAPTER_ALLOWED_HOSTS entries are "host" (any port) or "host:port".
+    extra = [
+        h
+        for host in settings.allowed_hosts
+        for h in ((host,) if ":" in host else (host, f"{host}:*"))
     ]
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *extra]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    origins += [f"{scheme}://{host}" for host in extra for scheme in ("http", "https")]
     app = create_server(client).streamable_http_app(
         streamable_http_path="/mcp",
         json_response=True,

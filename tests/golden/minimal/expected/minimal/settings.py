@@ -35,8 +35,8 @@ class Settings:
     upstreams: dict[str, UpstreamSettings]
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
+    allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
     mcp_token: str | None = field(default=None, repr=False)
-    allowed_hosts: tuple[str, ...] = ()
 
 
 def _number(
@@ -136,8 +136,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         },
         secrets=secrets,
         log_format=log_format,
-        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
         allowed_hosts=tuple(
-            h.strip() for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",") if h.strip()
+            h.strip().lower()
+            for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")
+            if h.strip()
         ),
+        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
     )
