@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -151,37 +152,32 @@ def check(specs: tuple[str, ...], output: Path, strict: bool, quiet: bool) -> No
     sys.exit(1 if drift else 0)
 
 
-@main.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
+def _lazy_command(name: str, module: str, attribute: str, summary: str) -> None:
+    """Register a command whose implementation (and its heavier imports, e.g. aiohttp) loads
+    only when it runs; its own options and --help are those of the real command."""
+
+    @main.command(
+        name,
+        help=f"{summary} (see 'naftiko-gen {name} --help').",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    @click.pass_context
+    def delegate(ctx: click.Context) -> None:
+        command = getattr(importlib.import_module(f"naftiko_gen.{module}"), attribute)
+        command.main(args=ctx.args, prog_name=f"naftiko-gen {name}", standalone_mode=True)
+
+
+_lazy_command("mock", "mock", "mock_command", "Serve a simulated upstream for a spec")
+_lazy_command(
+    "demo",
+    "demo",
+    "demo_command",
+    "Build the IBKR adapters and run them against the simulated gateway",
 )
-@click.pass_context
-def mock(ctx: click.Context) -> None:
-    """Serve a simulated upstream for a spec (see 'naftiko-gen mock --help')."""
-    from .mock import mock_command  # aiohttp is only needed here
-
-    mock_command.main(args=ctx.args, prog_name="naftiko-gen mock", standalone_mode=True)
-
-
-@main.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
+_lazy_command(
+    "corpus",
+    "corpus",
+    "corpus_command",
+    "Validate, build, lint and test every spec in a folder; print a tally",
 )
-@click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Build the IBKR adapters and run them against the simulated gateway (see 'naftiko-gen demo --help')."""
-    from .demo import demo_command
-
-    demo_command.main(args=ctx.args, prog_name="naftiko-gen demo", standalone_mode=True)
-
-
-@main.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
-)
-@click.pass_context
-def corpus(ctx: click.Context) -> None:
-    """Validate, build, lint and test every spec in a folder; print a tally (see 'naftiko-gen corpus --help')."""
-    from .corpus import corpus_command
-
-    corpus_command.main(args=ctx.args, prog_name="naftiko-gen corpus", standalone_mode=True)
