@@ -333,3 +333,41 @@ async def test_read_only_tools_never_need_confirmation(upstream: Upstream) -> No
     )
     assert not result.is_error
     assert "confirmation_required" not in json.dumps(result.structured_content)
+
+
+@pytest.mark.parametrize(("accept", "sent"), [(True, 1), (False, 0)])
+async def test_clients_with_elicitation_are_asked_directly(
+    upstream: Upstream, accept: bool, sent: int
+) -> None:
+    import mcp.types as types
+
+    asked: list[str] = []
+
+    async def answer(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        if accept:
+            return types.ElicitResult(action="accept", content={"confirm": True})
+        return types.ElicitResult(action="decline")
+
+    client = UpstreamClient(_settings(upstream))
+    await client.start()
+    try:
+        # The 2025-11-25 era has a back-channel for server-initiated requests: the user is asked.
+        async with Client(create_server(client), elicitation_callback=answer, mode="legacy") as mcp:
+            result = await mcp.call_tool("placeorder", ORDER)
+        assert (
+            len(asked) == 1
+            and "POST" in asked[0]
+            and "/iserver/account/DU1234567/orders" in asked[0]
+        )
+        assert result.is_error is (not accept)
+        assert upstream.calls("/orders") == sent
+        # 2026-07-28 has none (stateless): the two-step preview is the fallback, nothing is sent.
+        async with Client(
+            create_server(client), elicitation_callback=answer, mode="2026-07-28"
+        ) as mcp:
+            preview = await mcp.call_tool("placeorder", ORDER)
+        assert preview.structured_content["confirmation_required"] is True
+        assert len(asked) == 1 and upstream.calls("/orders") == sent
+    finally:
+        await client.close()

@@ -8,6 +8,7 @@ Serves Streamable HTTP (both protocol eras, 2025-11-25 and 2026-07-28) and stdio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -471,6 +472,37 @@ def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[st
     return problems
 
 
+_CONFIRM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Send this request?"}},
+    "required": ["confirm"],
+}
+
+
+async def _elicit(
+    ctx: ServerRequestContext, name: str, request: dict[str, Any], timeout: float
+) -> bool | None:
+    """Ask the user through MCP elicitation: True to send, False declined, None when the client
+    cannot be asked on this connection (no elicitation capability or no back-channel)."""
+    capabilities = ctx.session.client_capabilities
+    if capabilities is None or capabilities.elicitation is None:
+        return None
+    body = (
+        f" with body {json.dumps(request['body'], ensure_ascii=False)}"
+        if request["body"] is not None
+        else ""
+    )
+    message = f"{name} wants to send {request['method']} {request['url']}{body}."
+    try:
+        answer = await asyncio.wait_for(
+            ctx.session.elicit_form(message, _CONFIRM_SCHEMA, related_request_id=ctx.request_id),
+            timeout,
+        )
+    except (MCPError, TimeoutError):
+        return None
+    return answer.action == "accept" and bool((answer.content or {}).get("confirm"))
+
+
 def _preview(name: str, request: dict[str, Any], token: str, ttl: float) -> CallToolResult:
     """Step one of a confirmed call: nothing was sent; show exactly what would be."""
     payload = {
@@ -520,7 +552,18 @@ def create_server(client: UpstreamClient) -> Server:
             try:
                 prepared = client.prepare(binding.call, arguments, raw_body=arguments.get("body"))
                 if confirmations.required(params.name, binding):
-                    if token is None:
+                    # Ask the user directly where the client supports elicitation; else two steps.
+                    decision = (
+                        await _elicit(ctx, params.name, prepared.preview(), confirmations.ttl)
+                        if token is None
+                        else None
+                    )
+                    if decision is False:
+                        outcome = "declined"
+                        return tool_error(
+                            409, "the user declined to send this request", retryable=False
+                        )
+                    if token is None and decision is None:
                         outcome = "preview"
                         return _preview(
                             params.name,
@@ -528,7 +571,11 @@ def create_server(client: UpstreamClient) -> Server:
                             confirmations.issue(params.name, arguments),
                             confirmations.ttl,
                         )
-                    refused = confirmations.redeem(params.name, arguments, token)
+                    refused = (
+                        confirmations.redeem(params.name, arguments, token)
+                        if token is not None
+                        else None
+                    )
                     if refused is not None:
                         outcome = "confirmation-refused"
                         return tool_error(
