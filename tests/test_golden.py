@@ -63,3 +63,13 @@ def test_output_is_deterministic() -> None:
     first = [(str(f.path), f.content) for f in _files("full-feature")]
     second = [(str(f.path), f.content) for f in _files("full-feature")]
     assert first == second
+
+
+def test_formatting_cache_never_changes_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAFTIKO_GEN_CACHE", "off")
+    uncached = [(str(f.path), f.content) for f in _files("full-feature")]
+    monkeypatch.setenv("NAFTIKO_GEN_CACHE", str(tmp_path / "cache"))
+    cold = [(str(f.path), f.content) for f in _files("full-feature")]
+    assert any((tmp_path / "cache").rglob("*"))
+    warm = [(str(f.path), f.content) for f in _files("full-feature")]
+    assert uncached == cold == warm

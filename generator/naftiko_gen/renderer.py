@@ -8,11 +8,14 @@ process, once per file.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -217,11 +220,41 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
     return plan
 
 
+def _cache_dir() -> Path | None:
+    """Where formatted files are remembered (``NAFTIKO_GEN_CACHE=off`` disables it)."""
+    setting = os.environ.get("NAFTIKO_GEN_CACHE", "")
+    if setting.lower() in ("0", "off", "no", "false"):
+        return None
+    base = (
+        Path(setting)
+        if setting
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "naftiko-gen"
+    )
+    return base / f"black-{black.__version__}"
+
+
 def format_python(text: str, name: str) -> str:
+    """black, in process; results are cached by content hash (black is most of a build's time,
+    and a rebuild or ``check`` mostly formats what it formatted before). Same input, same output."""
+    cache = _cache_dir()
+    key = hashlib.sha256(repr(BLACK_MODE).encode() + b"\0" + text.encode()).hexdigest()
+    if cache is not None:
+        try:
+            return (cache / key[:2] / key).read_text(encoding="utf-8")
+        except OSError:
+            pass
     try:
-        return black.format_str(text, mode=BLACK_MODE)
+        formatted = black.format_str(text, mode=BLACK_MODE)
     except black.parsing.InvalidInput as exc:  # a template bug, never a spec problem
         raise RuntimeError(f"generated {name} is not valid Python: {exc}") from exc
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            folder = cache / key[:2]
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary = folder / f".{key}.{os.getpid()}"
+            temporary.write_text(formatted, encoding="utf-8")
+            os.replace(temporary, folder / key)  # atomic: readers never see half a file
+    return formatted
 
 
 def render(cap: Capability) -> list[RenderedFile]:
