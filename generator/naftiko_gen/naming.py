@@ -49,7 +49,9 @@ def identifier(text: str, *, fallback: str = "x") -> str:
 
 
 def constant(text: str) -> str:
-    return identifier(text).upper()
+    name = identifier(text).upper()
+    # `I` and `O` (and `l`) read like digits: ruff (E741) rightly refuses them as names.
+    return f"{name}_OPERATION" if name in ("I", "O", "L") else name
 
 
 def env_name(text: str) -> str:

@@ -55,8 +55,21 @@ def doc(value: Any) -> str:
 
 
 def toml_string(value: Any) -> str:
-    """A TOML basic string: JSON escaping with every non-ASCII and control character (DEL too) as \\uXXXX."""
-    return json.dumps(str(value), ensure_ascii=True).replace("\x7f", "\\u007f")
+    """A TOML basic string: printable ASCII as is, everything else escaped (\\uXXXX or
+    \\UXXXXXXXX; TOML, unlike JSON, has no surrogate pairs)."""
+    out = ['"']
+    for char in str(value):
+        code = ord(char)
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def md(value: Any) -> str:
