@@ -33,6 +33,13 @@ def _analyse_all(
 ) -> list[Analysis]:
     results = []
     for spec in specs:
+        if spec.endswith((".examples.yaml", ".examples.yml")):
+            # Mock examples live next to their spec, so `specs/*.yaml` globs include them.
+            if verbose:
+                click.echo(
+                    f"{spec}: skipped (examples for 'naftiko-gen mock', not a spec)", err=True
+                )
+            continue
         analysis = analyse(spec, strict=strict)
         _report(analysis, verbose=verbose, quiet=quiet)
         results.append(analysis)
