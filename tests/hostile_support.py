@@ -137,18 +137,10 @@ FRAGMENTS = [
 _TEXT_CHARS = st.characters(codec="utf-8")  # every code point but surrogates
 
 
-def hostile_text(*, label_safe: bool = False, max_size: int = 60) -> st.SearchStrategy[str]:
-    """Arbitrary Unicode mixed with hostile fragments; now and then very long.
-
-    ``label_safe``: without the characters that are pinned bugs in ``info.label`` (astral
-    characters such as emoji break the generated pyproject.toml; see
-    test_bug_label_breaks_pyproject).
-    """
+def hostile_text(*, max_size: int = 60) -> st.SearchStrategy[str]:
+    """Arbitrary Unicode mixed with hostile fragments; now and then very long."""
     fragments = FRAGMENTS
     chars = _TEXT_CHARS
-    if label_safe:
-        fragments = [f for f in FRAGMENTS if all(ord(c) <= 0xFFFF for c in f)]
-        chars = st.characters(codec="utf-8", max_codepoint=0xFFFF)
     piece = st.one_of(st.sampled_from(fragments), st.text(chars, min_size=1, max_size=8))
     composed = st.lists(piece, min_size=1, max_size=max_size // 4).map("".join)
     long = st.tuples(st.sampled_from(fragments), st.integers(2_000, 40_000)).map(

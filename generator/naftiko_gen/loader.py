@@ -158,13 +158,12 @@ def load_spec(path: str | Path) -> LoadedSpec:
         return empty
     if text.startswith("\ufeff"):
         text = text[1:]
-    deep = _flow_depth_exceeded(text)
-    if deep is not None:
-        report.positions[()] = deep
-        report.error(f"nesting deeper than {MAX_DEPTH} levels")
-        return LoadedSpec(path, {}, report, text)
+    # libyaml's C composer recurses without bound and can crash the process on deep flow
+    # nesting; when a quick scan sees many brackets, compose with the pure-Python loader, whose
+    # recursion ends in a RecursionError (reported below) instead.
+    loader = yaml.SafeLoader if _many_brackets(text) else _Loader
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if mark is not None:
@@ -195,26 +194,15 @@ def load_spec(path: str | Path) -> LoadedSpec:
     return LoadedSpec(path, data, report, text)
 
 
-def _flow_depth_exceeded(text: str) -> tuple[int, int] | None:
-    """Where ``[``/``{`` flow nesting first goes deeper than the limit, before libyaml (whose C
-    composer recurses without bound and can crash the process) ever sees it."""
-    depth, line, column, quote = 0, 1, 0, ""
+def _many_brackets(text: str) -> bool:
+    """Whether ``[``/``{`` could nest deeper than the limit (a cheap over-estimate: brackets
+    inside scalars count too, which only costs the slower pure-Python parser)."""
+    depth = 0
     for char in text:
-        column += 1
-        if char == "\n":
-            line, column = line + 1, 0
-            if quote == "'":
-                continue
-        if quote:
-            if char == quote:
-                quote = ""
-            continue
-        if char in "'\"":
-            quote = char
-        elif char in "[{":
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                return (line, column)
-        elif char in "]}":
-            depth = max(0, depth - 1)
-    return None
+                return True
+        elif char in "]}" and depth:
+            depth -= 1
+    return False
