@@ -348,6 +348,8 @@ KNOWN_HOSTILE: list[dict[str, str]] = [
     {name: "\\" for name in TEXT_FIELDS},
     {name: '"' * 3 for name in TEXT_FIELDS if name != "label"},
     {"tool_description": "x" * 100_000, "mcp_description": "\x00" * 1000, "example": "\n"},
+    # many brackets in text: the loader's slow path (pure-Python parser), once per run
+    {"label": "IBKR's gateway", "op_description": "x" + "{" * 3000, "tool_label": "[" * 500},
 ]
 
 
@@ -411,6 +413,7 @@ def test_hostile_text_is_rejected_cleanly_or_carried_byte_for_byte(
     @example(texts=KNOWN_HOSTILE[2])
     @example(texts=KNOWN_HOSTILE[3])
     @example(texts=KNOWN_HOSTILE[4])
+    @example(texts=KNOWN_HOSTILE[5])
     def prop(texts: dict[str, str]) -> None:
         path = batch.spec_file(small_spec(texts))
         assume(path is not None)
