@@ -124,10 +124,6 @@ class UpstreamOperation:
     def key(self) -> str:
         return f"{self.namespace}.{self.name}"
 
-    @property
-    def has_request_body(self) -> bool:
-        return self.method in ("POST", "PUT", "PATCH", "DELETE")
-
 
 @dataclass(frozen=True)
 class Upstream:
@@ -193,6 +189,15 @@ class Input:
     pattern: str | None = None
     implied: bool = False  # added by naftiko-gen (not declared by the exposing side)
     route_var: str = ""  # aiohttp match_info key for path inputs
+
+    def json_schema(self, *, description: bool = True) -> dict[str, Any]:
+        """JSON Schema of this input (MCP inputSchema properties, OpenAPI parameters and bodies)."""
+        schema: dict[str, Any] = {"type": self.type}
+        if description and self.description:
+            schema["description"] = self.description
+        if self.pattern and self.type == "string":
+            schema["pattern"] = self.pattern
+        return schema
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Capability, Input, RestRoute
+from .model import Capability, RestRoute
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -14,13 +14,6 @@ def _problem(description: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/problem+json": {"schema": PROBLEM_REF}},
     }
-
-
-def _param_schema(item: Input) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": item.type}
-    if item.pattern and item.type == "string":
-        schema["pattern"] = item.pattern
-    return schema
 
 
 def _operation(route: RestRoute) -> dict[str, Any]:
@@ -38,7 +31,7 @@ def _operation(route: RestRoute) -> dict[str, Any]:
             "name": item.route_var if item.location == "path" else item.name,
             "in": item.location,
             "required": True if item.location == "path" else item.required,
-            "schema": _param_schema(item),
+            "schema": item.json_schema(description=False),
         }
         if item.description:
             param["description"] = item.description
@@ -53,13 +46,7 @@ def _operation(route: RestRoute) -> dict[str, Any]:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {
-                            i.name: {
-                                **_param_schema(i),
-                                **({"description": i.description} if i.description else {}),
-                            }
-                            for i in body_fields
-                        },
+                        "properties": {i.name: i.json_schema() for i in body_fields},
                         **(
                             {"required": [i.name for i in body_fields if i.required]}
                             if any(i.required for i in body_fields)

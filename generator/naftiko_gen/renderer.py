@@ -17,7 +17,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 import black
 import jinja2
@@ -199,7 +198,6 @@ def environment_jinja() -> jinja2.Environment:
     )
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
     env.filters["toml"] = toml_string
-    env.filters["url_path"] = lambda url: urlsplit(url).path
     return env
 
 

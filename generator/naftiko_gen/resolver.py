@@ -1547,19 +1547,10 @@ def _template_secrets(template: Any) -> set[str]:
     return found
 
 
-def input_json_schema(item: Input) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": item.type}
-    if item.description:
-        schema["description"] = item.description
-    if item.pattern and item.type == "string":
-        schema["pattern"] = item.pattern
-    return schema
-
-
 def _input_schema(
     inputs: tuple[Input, ...], body_argument: bool, confirmable: bool
 ) -> dict[str, Any]:
-    properties = {i.name: input_json_schema(i) for i in inputs}
+    properties = {i.name: i.json_schema() for i in inputs}
     if body_argument:
         properties["body"] = {
             "type": "object",
