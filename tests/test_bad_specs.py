@@ -169,13 +169,19 @@ def test_get_exposed_read_write_is_a_warning(tmp_path: Path) -> None:
 def test_unsupported_features_are_named(tmp_path: Path) -> None:
     text = BASE.replace(
         "      call: api.get-item\n      with:",
+        "      steps: [{type: script, name: s, file: x.js}]\n      with:",
+    )
+    errors = _errors(_check(tmp_path, text))
+    assert any(m == "not supported yet: script steps" and line == 39 for line, m in errors), errors
+
+
+def test_call_and_steps_together_is_an_error(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "      call: api.get-item\n      with:",
         "      steps: [{type: call, name: s, call: api.get-item}]\n      call: api.get-item\n      with:",
     )
     errors = _errors(_check(tmp_path, text))
-    assert any(
-        m.startswith("not supported yet: multi-step orchestration") and line == 39
-        for line, m in errors
-    ), errors
+    assert any("either 'call' or 'steps'" in m and line == 40 for line, m in errors), errors
 
 
 def test_strict_turns_deviations_into_errors(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from naftiko_gen.writer import write_tree
 
 from .conftest import ROOT
 
-CASES = ["interactive-brokers", "minimal", "full-feature"]
+CASES = ["interactive-brokers", "minimal", "full-feature", "orchestration"]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 ParamLocation = Literal["path", "query", "header", "cookie", "body"]
 JsonType = Literal["string", "number", "integer", "boolean", "array", "object"]
-SourceKind = Literal["input", "literal", "secret", "template"]
+SourceKind = Literal["input", "literal", "secret", "template", "step"]
 JSON_TYPES: tuple[str, ...] = ("string", "number", "integer", "boolean", "array", "object")
 
 
@@ -20,8 +20,9 @@ class Source:
     """Where a value comes from at call time.
 
     ``input``: the caller's input called ``value``; ``literal``: the constant ``value``;
-    ``secret``: the bind variable ``value``; ``template``: ``parts``, a sequence of
-    (kind, text) pairs with kind ``text``, ``input`` or ``secret``, joined as strings.
+    ``secret``: the bind variable ``value``; ``step``: the JSONPath ``value`` over the results
+    of earlier orchestration steps (``$.<step>.<path>``); ``template``: ``parts``, a sequence
+    of (kind, text) pairs with kind ``text``, ``input``, ``secret`` or ``step``, joined as strings.
     """
 
     kind: SourceKind
@@ -39,6 +40,12 @@ class Source:
         if self.kind == "secret":
             return (self.value,)
         return tuple(text for kind, text in self.parts if kind == "secret")
+
+    @property
+    def step_paths(self) -> tuple[str, ...]:
+        if self.kind == "step":
+            return (self.value,)
+        return tuple(text for kind, text in self.parts if kind == "step")
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,9 @@ class UpstreamOperation:
     body: Body | None
     description: str
     const_name: str  # Python constant holding this operation in the generated code
+    # The operation's own `outputParameters` (name -> JSONPath): what an orchestration step
+    # calling it keeps of the response. Empty: the step keeps the whole JSON body.
+    outputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -153,7 +163,8 @@ class Upstream:
 class Output:
     """What the caller gets back from a successful upstream response.
 
-    ``passthrough``: the upstream body untouched. ``mapped``: ``shape`` built by JSONPath.
+    ``passthrough``: the upstream body untouched. ``mapped``: ``shape`` built by JSONPath;
+    a node may instead carry a ``value`` (a Source: static text or a template over the inputs).
     """
 
     kind: Literal["passthrough", "mapped"]
@@ -175,6 +186,27 @@ class Output:
         if self.shape:
             walk(self.shape)
         return tuple(dict.fromkeys(found))
+
+    @property
+    def values(self) -> tuple[Source, ...]:
+        """The ``value`` Sources of the shape's nodes."""
+        found: list[Source] = []
+
+        def walk(node: dict[str, Any]) -> None:
+            if node.get("value") is not None:
+                found.append(node["value"])
+            for child in (node.get("properties") or {}).values():
+                walk(child)
+            if node.get("items"):
+                walk(node["items"])
+
+        if self.shape:
+            walk(self.shape)
+        return tuple(found)
+
+    @property
+    def has_values(self) -> bool:
+        return bool(self.values)
 
 
 @dataclass(frozen=True)
@@ -213,6 +245,95 @@ class Call:
 
 
 @dataclass(frozen=True)
+class CallStep:
+    """An orchestration step that calls a consumed operation; its ``call`` args may use earlier steps."""
+
+    name: str
+    call: Call
+
+
+@dataclass(frozen=True)
+class LookupStep:
+    """An orchestration step that picks, from an earlier step's list, the entries whose ``match``
+    field equals ``value``; ``fields`` (when given) are the fields kept of each entry."""
+
+    name: str
+    index: str
+    match: str
+    value: Source
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Multi-step orchestration (``steps`` + ``mappings``): the steps run in order, each seeing the
+    inputs and the earlier steps' results; ``mappings`` (target dot-path -> Source) build the
+    answer, else the last call's response is the answer."""
+
+    steps: tuple[CallStep | LookupStep, ...]
+    mappings: tuple[tuple[str, Source], ...]
+    output: Output
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        return tuple(s.call for s in self.steps if isinstance(s, CallStep))
+
+    @property
+    def retry(self) -> bool:
+        return False
+
+    @property
+    def step_paths(self) -> tuple[str, ...]:
+        """Every JSONPath the flow evaluates over step results."""
+        found: list[str] = []
+        for call in self.calls:
+            for _, source in (*call.args, *call.extra_query):
+                found.extend(source.step_paths)
+            if call.body is not None:
+                for source in sources_of(call.body.template) + [s for _, s in call.body.fields]:
+                    found.extend(source.step_paths)
+                if call.body.text is not None:
+                    found.extend(call.body.text.step_paths)
+            found.extend(path for _, path in call.operation.outputs)
+        for step in self.steps:
+            if isinstance(step, LookupStep):
+                found.extend(step.value.step_paths)
+        for _, source in self.mappings:
+            found.extend(source.step_paths)
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Mock:
+    """An operation or tool that answers from its outputs' static ``value``s, with no upstream call."""
+
+    output: Output
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        return ()
+
+    @property
+    def retry(self) -> bool:
+        return False
+
+
+Action = Call | Flow | Mock
+
+
+def action_target(action: Action) -> str:
+    """What an action calls, for docs: ``ns.op``, ``ns.a → ns.b`` (steps) or ``(mock)``."""
+    if isinstance(action, Mock):
+        return "(mock: static values)"
+    return " → ".join(c.operation.key for c in calls_of(action))
+
+
+def calls_of(action: Action) -> tuple[Call, ...]:
+    """The upstream calls an action makes (none for a mock, each call step of a flow)."""
+    return (action,) if isinstance(action, Call) else action.calls
+
+
+@dataclass(frozen=True)
 class RestRoute:
     name: str
     method: str
@@ -221,8 +342,28 @@ class RestRoute:
     summary: str
     description: str
     inputs: tuple[Input, ...]
-    call: Call
+    call: Action
     accepts_body: bool
+
+    @property
+    def target(self) -> str:
+        return action_target(self.call)
+
+    @property
+    def target_description(self) -> str:
+        return self.call.operation.description if isinstance(self.call, Call) else ""
+
+    @property
+    def answer_description(self) -> str:
+        if isinstance(self.call, Mock):
+            return "The answer, from the spec's static values (no upstream call)"
+        if isinstance(self.call, Flow):
+            return "The answer built from the steps' results" + (
+                "" if self.call.mappings else " (the last call's response, untouched)"
+            )
+        return "The upstream answer" + (
+            " (passed through untouched)" if self.call.output.kind == "passthrough" else " (mapped)"
+        )
 
 
 @dataclass(frozen=True)
@@ -255,8 +396,12 @@ class McpTool:
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
     annotations: Annotations
-    call: Call
+    call: Action
     body_argument: bool  # the tool takes a free-form `body` object argument
+
+    @property
+    def target(self) -> str:
+        return action_target(self.call)
 
     @property
     def destructive(self) -> bool:
@@ -269,6 +414,8 @@ class McpTool:
 
     @property
     def confirmable(self) -> bool:
+        if isinstance(self.call, Mock):
+            return False  # answers from the spec alone: nothing to confirm
         return self.destructive or self.unsafe_write
 
 
@@ -375,14 +522,20 @@ class Capability:
     skills: tuple[Skill, ...] = ()
 
     @property
-    def calls(self) -> tuple[Call, ...]:
-        calls: list[Call] = []
+    def actions(self) -> tuple[Action, ...]:
+        """What every REST route, MCP tool and MCP resource does."""
+        found: list[Action] = []
         if self.rest:
-            calls.extend(r.call for r in self.rest.routes)
+            found.extend(r.call for r in self.rest.routes)
         if self.mcp:
-            calls.extend(t.call for t in self.mcp.tools)
-            calls.extend(r.call for r in self.mcp.resources)
-        return tuple(calls)
+            found.extend(t.call for t in self.mcp.tools)
+            found.extend(r.call for r in self.mcp.resources)
+        return tuple(found)
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        """Every upstream call, orchestration steps included."""
+        return tuple(c for a in self.actions for c in calls_of(a))
 
     @property
     def package_version(self) -> str:
@@ -390,13 +543,41 @@ class Capability:
 
     @property
     def uses_mapped_output(self) -> bool:
-        return any(c.output.kind == "mapped" for c in self.calls)
+        """Some surface reshapes an upstream response by JSONPath (``Shape``/``shape_output``)."""
+        return calls_use_mapped_output(self.actions)
+
+    @property
+    def uses_flows(self) -> bool:
+        return any(isinstance(a, Flow) for a in self.actions)
+
+    @property
+    def uses_lookups(self) -> bool:
+        return any(
+            isinstance(s, LookupStep) for a in self.actions if isinstance(a, Flow) for s in a.steps
+        )
+
+    @property
+    def uses_mocks(self) -> bool:
+        return any(isinstance(a, Mock) for a in self.actions)
+
+    @property
+    def uses_shapes(self) -> bool:
+        """The generated client needs ``Shape`` and ``_apply`` (mapped outputs or mock answers)."""
+        return self.uses_mapped_output or self.uses_mocks
+
+    @property
+    def uses_output_values(self) -> bool:
+        """Some output node answers a static or templated ``value``."""
+        return any(a.output.has_values for a in self.actions if not isinstance(a, Flow))
 
     @property
     def jsonpaths(self) -> tuple[str, ...]:
         found: list[str] = []
-        for call in self.calls:
-            found.extend(p for p in call.output.paths if p != "$")
+        for action in self.actions:
+            if isinstance(action, Call):
+                found.extend(p for p in action.output.paths if p != "$")
+            elif isinstance(action, Flow):
+                found.extend(p for p in action.step_paths if p != "$")
         return tuple(dict.fromkeys(found))
 
     @property
@@ -446,24 +627,41 @@ class Capability:
         return ", ".join(sorted(names))
 
     @property
+    def rest_actions(self) -> tuple[Action, ...]:
+        return tuple(r.call for r in self.rest.routes) if self.rest else ()
+
+    @property
+    def mcp_actions(self) -> tuple[Action, ...]:
+        if not self.mcp:
+            return ()
+        return tuple(t.call for t in self.mcp.tools) + tuple(r.call for r in self.mcp.resources)
+
+    @property
     def client_imports_rest(self) -> str:
-        calls = tuple(r.call for r in self.rest.routes) if self.rest else ()
         return client_imports(
-            calls, "Call", "InputError", "UpstreamClient", "UpstreamError", "UpstreamResponse"
+            self.rest_actions, "InputError", "UpstreamClient", "UpstreamError", "UpstreamResponse"
         )
 
     @property
     def client_imports_mcp(self) -> str:
-        calls = (
-            tuple(t.call for t in self.mcp.tools) + tuple(r.call for r in self.mcp.resources)
-            if self.mcp
-            else ()
-        )
-        return client_imports(calls, "Call", "InputError", "UpstreamClient", "UpstreamError")
+        return client_imports(self.mcp_actions, "InputError", "UpstreamClient", "UpstreamError")
+
+    @property
+    def rest_action_type(self) -> str:
+        return action_type(self.rest_actions)
+
+    @property
+    def mcp_action_type(self) -> str:
+        return action_type(self.mcp_actions)
 
     @property
     def uses_jsonpath(self) -> bool:
-        return any(c.output.kind == "mapped" and c.output.paths for c in self.calls)
+        """JSONPath is compiled into the client: mapped outputs, or flows (step references)."""
+        return bool(self.jsonpaths) or self.uses_flows
+
+    @property
+    def action_type(self) -> str:
+        return action_type(self.actions)
 
     @property
     def auth_kinds(self) -> tuple[str, ...]:
@@ -478,6 +676,14 @@ class Capability:
         def has(source: Source | None) -> bool:
             return source is not None and source.kind == "template"
 
+        for action in self.actions:
+            if isinstance(action, Flow):
+                if any(has(s) for _, s in action.mappings):
+                    return True
+                if any(isinstance(st, LookupStep) and has(st.value) for st in action.steps):
+                    return True
+            elif isinstance(action, Mock) and any(has(v) for v in action.output.values):
+                return True
         for call in self.calls:
             if any(has(s) for _, s in call.args) or any(has(s) for _, s in call.extra_query):
                 return True
@@ -590,37 +796,69 @@ def sources_of(value: Any) -> list[Source]:
     return []
 
 
-def call_source_kinds(calls: tuple[Call, ...]) -> set[str]:
-    """Kinds of value sources (input, secret, template, literal) the calls render, parts included."""
+def action_sources(actions: tuple[Action, ...]) -> list[Source]:
+    """Every value source the actions render: call arguments and bodies, flow lookups and
+    mappings, mock output values."""
+    sources: list[Source] = []
+    for action in actions:
+        for call in calls_of(action):
+            sources += [s for _, s in (*call.args, *call.extra_query)]
+            if call.body is not None:
+                sources += sources_of(call.body.template) + [s for _, s in call.body.fields]
+                if call.body.text is not None:
+                    sources.append(call.body.text)
+        if isinstance(action, Flow):
+            sources += [s.value for s in action.steps if isinstance(s, LookupStep)]
+            sources += [s for _, s in action.mappings]
+        elif isinstance(action, Mock):
+            sources += list(action.output.values)
+    return sources
+
+
+def call_source_kinds(actions: tuple[Action, ...]) -> set[str]:
+    """Kinds of value sources (input, secret, step, template, literal) rendered, parts included."""
     kinds: set[str] = set()
-    for call in calls:
-        sources = [s for _, s in (*call.args, *call.extra_query)]
-        if call.body is not None:
-            sources += sources_of(call.body.template) + [s for _, s in call.body.fields]
-            if call.body.text is not None:
-                sources.append(call.body.text)
-        for source in sources:
-            kinds.add(source.kind)
-            kinds.update(kind for kind, _ in source.parts if kind != "text")
+    for source in action_sources(actions):
+        kinds.add(source.kind)
+        kinds.update(kind for kind, _ in source.parts if kind != "text")
     return kinds
 
 
-def calls_use_mapped_output(calls: tuple[Call, ...]) -> bool:
-    return any(c.output.kind == "mapped" for c in calls)
+def calls_use_mapped_output(actions: tuple[Action, ...]) -> bool:
+    return any(isinstance(a, Call) and a.output.kind == "mapped" for a in actions)
 
 
-def client_imports(calls: tuple[Call, ...], *names: str) -> str:
+def action_type(actions: tuple[Action, ...]) -> str:
+    """The Python type of the actions a surface holds, e.g. ``Call | Flow``."""
+    kinds = [
+        name
+        for name, cls in (("Call", Call), ("Flow", Flow), ("Mock", Mock))
+        if any(isinstance(a, cls) for a in actions)
+    ]
+    return " | ".join(kinds) or "Call"
+
+
+def client_imports(actions: tuple[Action, ...], *names: str) -> str:
     """The names a surface module imports from the generated client: exactly what it uses."""
-    wanted = set(names)
-    kinds = call_source_kinds(calls)
+    wanted = set(names) | set(action_type(actions).split(" | "))
+    kinds = call_source_kinds(actions)
     if "input" in kinds:
         wanted.add("FromInput")
     if "secret" in kinds:
         wanted.add("FromSecret")
+    if "step" in kinds:
+        wanted.add("FromStep")
     if "template" in kinds:
         wanted.add("Template")
+    calls = tuple(c for a in actions for c in calls_of(a))
     if any(c.body is not None for c in calls):
         wanted.add("Body")
-    if calls_use_mapped_output(calls):
+    if calls_use_mapped_output(actions):
         wanted.update(("Shape", "shape_output"))
+    if any(isinstance(a, Mock) for a in actions):
+        wanted.add("Shape")
+    if any(isinstance(a, Flow) for a in actions):
+        wanted.update(("Call", "CallStep"))
+        if any(isinstance(s, LookupStep) for a in actions if isinstance(a, Flow) for s in a.steps):
+            wanted.add("LookupStep")
     return ", ".join(sorted(wanted, key=lambda n: (n[0].islower(), n)))

@@ -20,7 +20,7 @@ def _operation(route: RestRoute) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": route.name}
     if route.summary:
         op["summary"] = route.summary
-    description = route.description or route.call.operation.description
+    description = route.description or route.target_description
     if description:
         op["description"] = description
     parameters = []
@@ -63,13 +63,10 @@ def _operation(route: RestRoute) -> dict[str, Any]:
             "content": {"application/json": {"schema": {}}},
         }
     output = route.call.output
-    ok_schema: dict[str, Any] = (
-        output.json_schema if output.kind == "mapped" and output.json_schema else {}
-    )
+    ok_schema: dict[str, Any] = output.json_schema or {}
     responses: dict[str, Any] = {
         "200": {
-            "description": "The upstream answer"
-            + (" (passed through untouched)" if output.kind == "passthrough" else " (mapped)"),
+            "description": route.answer_description,
             "content": {"application/json": {"schema": ok_schema}},
         },
         "400": _problem("Invalid input (missing or malformed parameter or body)"),

@@ -21,9 +21,29 @@ from typing import Any
 import black
 import jinja2
 
-from .model import Body, Call, Capability, Input, Source, Upstream, environment
+from .model import (
+    Action,
+    Body,
+    CallStep,
+    Capability,
+    Flow,
+    Input,
+    LookupStep,
+    Mock,
+    Source,
+    Upstream,
+    environment,
+)
 from .openapi import openapi_document
-from .samples import mcp_cases, prompt_cases, resource_cases, rest_cases
+from .samples import (
+    flow_payloads,
+    mcp_cases,
+    mcp_mock_cases,
+    prompt_cases,
+    resource_cases,
+    rest_cases,
+    rest_mock_cases,
+)
 
 BLACK_MODE = black.Mode(target_versions={black.TargetVersion.PY311}, line_length=100)
 
@@ -85,6 +105,8 @@ def source(value: Source | None) -> str:
         return f"FromInput({py(value.value)})"
     if value.kind == "secret":
         return f"FromSecret({py(value.value)})"
+    if value.kind == "step":
+        return f"FromStep({py(value.value)})"
     if value.kind == "template":
         parts = []
         for kind, text in value.parts:
@@ -125,11 +147,32 @@ def _shape_expr(node: dict[str, Any]) -> str:
         args.append(f"properties={{{props}}}")
     if node.get("items"):
         args.append(f"items={_shape_expr(node['items'])}")
+    if node.get("value") is not None:
+        args.append(f"value={source(node['value'])}")
     return f"Shape({', '.join(args)})"
 
 
-def call(value: Call) -> str:
-    """Python expression constructing the generated client's ``Call`` for *value*."""
+def _step_expr(step: CallStep | LookupStep) -> str:
+    if isinstance(step, CallStep):
+        return f"CallStep({py(step.name)}, {call(step.call)})"
+    fields = f", fields={py(step.fields)}" if step.fields else ""
+    return (
+        f"LookupStep({py(step.name)}, index={py(step.index)}, match={py(step.match)}, "
+        f"value={source(step.value)}{fields})"
+    )
+
+
+def call(value: Action) -> str:
+    """Python expression constructing the generated client's ``Call``/``Flow``/``Mock`` for *value*."""
+    if isinstance(value, Mock):
+        return f"Mock({_shape_expr(value.output.shape or {})})"
+    if isinstance(value, Flow):
+        args = ["steps=(" + ", ".join(_step_expr(s) for s in value.steps) + ",)"]
+        if value.mappings:
+            args.append(
+                "mappings={" + ", ".join(f"{py(t)}: {source(s)}" for t, s in value.mappings) + "}"
+            )
+        return f"Flow({', '.join(args)})"
     args = [f"operation=operations.{value.operation.const_name}"]
     if value.args:
         args.append("args={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in value.args) + "}")
@@ -276,6 +319,10 @@ def render(cap: Capability) -> list[RenderedFile]:
         "env_vars": environment(cap),
         "rest_cases": rest_cases(cap),
         "mcp_cases": mcp_cases(cap),
+        "rest_mock_cases": rest_mock_cases(cap),
+        "mcp_mock_cases": mcp_mock_cases(cap),
+        "rest_payloads": flow_payloads(cap, "rest"),
+        "mcp_payloads": flow_payloads(cap, "mcp"),
         "resource_cases": resource_cases(cap),
         "prompt_cases": prompt_cases(cap),
     }

@@ -17,16 +17,21 @@ from . import __version__
 from .diagnostics import Pointer, Report
 from .model import (
     JSON_TYPES,
+    Action,
     Annotations,
     Auth,
     Body,
     Call,
+    CallStep,
     Capability,
+    Flow,
     Input,
+    LookupStep,
     McpAdapter,
     McpPrompt,
     McpResource,
     McpTool,
+    Mock,
     Output,
     PromptArgument,
     RestAdapter,
@@ -38,6 +43,7 @@ from .model import (
     Upstream,
     UpstreamOperation,
     UpstreamParam,
+    calls_of,
 )
 from .naming import Namer, constant, env_name, identifier, package_name
 
@@ -79,6 +85,8 @@ class _Surface:
     imply: bool = False
     # Aggregate functions write `with: {x: "x"}`: a bare input name means that input.
     bare_inputs: bool = False
+    # Inside an orchestration: the names of the steps that ran before the one being resolved.
+    steps: tuple[str, ...] = ()
 
     def add_implied(
         self, report: Report, name: str, location: str, type_: str, required: bool, description: str
@@ -291,9 +299,7 @@ class Resolver:
     def _upstream_used(
         self, upstream: Upstream, rest: RestAdapter | None, mcp: McpAdapter | None
     ) -> bool:
-        calls = [r.call for r in rest.routes] if rest else []
-        calls += [t.call for t in mcp.tools] if mcp else []
-        return any(c.operation.namespace == upstream.namespace for c in calls)
+        return any(c.operation.namespace == upstream.namespace for c in _calls(rest, mcp))
 
     def _used_secrets(self, rest: RestAdapter | None, mcp: McpAdapter | None) -> set[str]:
         used: set[str] = set()
@@ -302,14 +308,12 @@ class Resolver:
                 used.update(upstream.auth.secrets)
             if upstream.base_url_template:
                 used.update(upstream.base_url_template.secrets)
-        if mcp is not None and mcp.inbound_token is not None:
-            used.update(mcp.inbound_token.secrets)
             for param in upstream.shared_params:
                 if param.value:
                     used.update(param.value.secrets)
-        calls = [r.call for r in rest.routes] if rest else []
-        calls += [t.call for t in mcp.tools] if mcp else []
-        for call in calls:
+        if mcp is not None and mcp.inbound_token is not None:
+            used.update(mcp.inbound_token.secrets)
+        for call in _calls(rest, mcp):
             for _, source in (*call.args, *call.extra_query):
                 used.update(source.secrets)
             body = call.body
@@ -615,6 +619,22 @@ class Resolver:
                 )
         body = self._body(op.get("body"), (*path, "body")) if "body" in op else None
         self.raw_formats[f"{namespace}.{op['name']}"] = str(op.get("outputRawFormat") or "json")
+        outputs: list[tuple[str, str]] = []
+        for i, item in enumerate(op.get("outputParameters") or []):
+            # What an orchestration step keeps of this operation's response: name -> JSONPath.
+            selector = item.get("value", item.get("mapping")) if isinstance(item, dict) else None
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                self.report.error(
+                    "a consumed output needs a 'name' and a JSONPath 'value'",
+                    (*path, "outputParameters", i),
+                )
+            elif not isinstance(selector, str) or not selector.startswith("$"):
+                self.report.error(
+                    f"consumed output {item['name']!r} needs a JSONPath 'value' starting with '$'",
+                    (*path, "outputParameters", i),
+                )
+            else:
+                outputs.append((item["name"], "$" if selector in ("$", "$.") else selector))
         base = (
             constant(op["name"]) if upstream_index == 0 else constant(f"{namespace}_{op['name']}")
         )
@@ -628,6 +648,7 @@ class Resolver:
             body=body,
             description=_text(op.get("description")) or _text(op.get("label")),
             const_name=namer.take(base),
+            outputs=tuple(outputs),
         )
 
     def _body(self, raw: Any, path: Pointer) -> Body | None:
@@ -777,12 +798,14 @@ class Resolver:
             return ("secret", tail)
         if expr in self.secrets:
             return ("secret", expr)
+        if surface is not None and head in surface.steps:
+            return ("step", _step_path(expr))
         name = self._input_reference(expr, surface)
         if surface is not None and name is not None:
             if name in surface.inputs:
                 return ("input", name)
             bound = surface.with_sources.get(name)
-            if bound is not None and bound.kind in ("input", "secret"):
+            if bound is not None and bound.kind in ("input", "secret", "step"):
                 return (bound.kind, bound.value)
             if bound is not None and bound.kind == "literal":
                 return ("text", "" if bound.value is None else str(bound.value))
@@ -825,6 +848,8 @@ class Resolver:
             return Source(kind="literal", value=value)
         if TEMPLATE.search(value):
             return self._template(value, path, inputs=surface)
+        if surface.steps and value.startswith("$"):
+            return self._step_value(value, path, surface)
         head, _, tail = value.partition(".")
         if tail and head in self.bind_namespaces and tail in self.secrets:
             return Source(kind="secret", value=tail)
@@ -873,18 +898,26 @@ class Resolver:
         )
         return None
 
-    def _call(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Call | None:
+    def _call(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Action | None:
+        """What an exposed operation, tool or resource does: one call, steps, or mock values."""
         if "steps" in raw:
-            self.report.unsupported("multi-step orchestration ('steps')", (*path, "steps"))
-            return None
+            if "call" in raw:
+                self.report.error(
+                    "use either 'call' or 'steps', not both (orchestration runs the steps)",
+                    (*path, "call"),
+                )
+                return None
+            return self._flow(raw, path, surface)
         if "call" not in raw:
             if raw.get("outputParameters"):
-                self.report.unsupported("mock outputs without a 'call'", path)
-            else:
-                self.report.error(
-                    "needs a 'call' naming the consumed operation ('<namespace>.<operation>')", path
-                )
+                return self._mock(raw, path, surface)
+            self.report.error(
+                "needs a 'call' naming the consumed operation ('<namespace>.<operation>')", path
+            )
             return None
+        return self._single_call(raw, path, surface)
+
+    def _single_call(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Call | None:
         surface.bare_inputs = bool(raw.get("_bare_inputs"))
         operation = self._find_operation(raw["call"], (*path, "call"))
         if operation is None:
@@ -970,7 +1003,7 @@ class Resolver:
         surface.imply = True
         body = self._call_body(operation, path, surface)
         surface.imply = False
-        output = self._output(raw.get("outputParameters"), (*path, "outputParameters"))
+        output = self._output(raw.get("outputParameters"), (*path, "outputParameters"), surface)
         fmt = self.raw_formats.get(operation.key, "json")
         if output.kind == "mapped" and fmt != "json":
             shape = output.shape or {}
@@ -987,6 +1020,239 @@ class Resolver:
             body=body,
             output=output,
         )
+
+    # ------------------------------------------------------------------ mock values and orchestration
+    def _mock(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Mock | None:
+        """No call and no steps: the outputs' ``value``s are the answer (the official tutorial's step 1)."""
+        output = self._output(raw.get("outputParameters"), (*path, "outputParameters"), surface)
+        if output.kind != "mapped" or output.paths:
+            self.report.error(
+                "without a 'call' or 'steps', every output needs a static 'value' (a JSONPath "
+                "'mapping' has no response to read); add a 'call' or give each output a value",
+                (*path, "outputParameters"),
+            )
+            return None
+        missing = _nodes_without_value(output.shape or {})
+        if missing:
+            self.report.error(
+                f"mock output {missing[0]!r} has no 'value'; give it one or add a 'call'",
+                (*path, "outputParameters"),
+            )
+            return None
+        if "with" in raw:
+            self.report.error("'with' needs a 'call' or 'steps' to apply to", (*path, "with"))
+            return None
+        return Mock(output=output)
+
+    def _flow(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> Flow | None:
+        """Orchestration: ``steps`` (call, lookup) run in order, ``mappings`` build the answer."""
+        steps_raw = raw.get("steps")
+        if not isinstance(steps_raw, list) or not steps_raw:
+            self.report.error("'steps' must be a non-empty list", (*path, "steps"))
+            return None
+        steps: list[CallStep | LookupStep] = []
+        kinds: dict[str, str] = {}
+        ok = True
+        for i, step in enumerate(steps_raw):
+            s_path: Pointer = (*path, "steps", i)
+            if not isinstance(step, dict):
+                self.report.error("a step must be a mapping", s_path)
+                ok = False
+                continue
+            name = step.get("name")
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+                self.report.error(
+                    "a step needs a 'name' of letters, digits, '_' and '-' (later steps refer to it)",
+                    (*s_path, "name"),
+                )
+                ok = False
+                continue
+            if name in kinds:
+                self.report.error(f"step {name!r} is defined twice", (*s_path, "name"))
+                ok = False
+                continue
+            if name in surface.inputs:
+                self.report.error(
+                    f"step {name!r} has the name of an input; rename one ('$.{name}' must mean one thing)",
+                    (*s_path, "name"),
+                )
+                ok = False
+                continue
+            kind = step.get("type", "call" if "call" in step else None)
+            surface.steps = tuple(kinds)
+            surface.with_sources = {}  # each step's `with` applies to that step only
+            if kind == "call":
+                call = self._single_call(
+                    {"call": step.get("call"), "with": step.get("with") or {}}, s_path, surface
+                )
+                if call is None:
+                    ok = False
+                    continue
+                call = replace(call, retry=call.operation.method in ("GET", "HEAD"))
+                steps.append(CallStep(name=name, call=call))
+            elif kind == "lookup":
+                lookup = self._lookup(step, name, s_path, surface, kinds)
+                if lookup is None:
+                    ok = False
+                    continue
+                steps.append(lookup)
+            elif kind == "script":
+                self.report.unsupported("script steps", (*s_path, "type"))
+                ok = False
+                continue
+            else:
+                self.report.error(
+                    f"step type {kind!r} is unknown; use 'call' or 'lookup'", (*s_path, "type")
+                )
+                ok = False
+                continue
+            kinds[name] = kind
+        surface.steps = tuple(kinds)
+        mappings: list[tuple[str, Source]] = []
+        targets: set[str] = set()
+        for i, item in enumerate(raw.get("mappings") or []):
+            m_path: Pointer = (*path, "mappings", i)
+            target = item.get("targetName") if isinstance(item, dict) else None
+            if not isinstance(target, str) or not target or "value" not in item:
+                self.report.error("a mapping needs a 'targetName' and a 'value'", m_path)
+                ok = False
+                continue
+            if any(
+                target == t or target.startswith(t + ".") or t.startswith(target + ".")
+                for t in targets
+            ):
+                self.report.error(
+                    f"mapping target {target!r} overlaps another mapping's target",
+                    (*m_path, "targetName"),
+                )
+                ok = False
+                continue
+            targets.add(target)
+            value = item["value"]
+            if isinstance(value, str) and value.startswith("$"):
+                source = self._step_value(value, (*m_path, "value"), surface)
+            else:
+                source = self._template(value, (*m_path, "value"), inputs=surface)
+            if source.secrets:
+                self.report.error(
+                    "a mapping may not contain a bind variable: it would hand the secret to callers",
+                    (*m_path, "value"),
+                )
+                ok = False
+            mappings.append((target, source))
+        surface.steps = ()
+        surface.with_sources = {}
+        if not ok:
+            return None
+        if not any(isinstance(s, CallStep) for s in steps):
+            self.report.error(
+                "the steps call nothing; add a step with type 'call'", (*path, "steps")
+            )
+            return None
+        output = self._flow_output(
+            raw.get("outputParameters"), (*path, "outputParameters"), mappings
+        )
+        return Flow(steps=tuple(steps), mappings=tuple(mappings), output=output)
+
+    def _lookup(
+        self,
+        step: dict[str, Any],
+        name: str,
+        path: Pointer,
+        surface: _Surface,
+        kinds: dict[str, str],
+    ) -> LookupStep | None:
+        index = step.get("index")
+        if index not in kinds:
+            earlier = ", ".join(kinds) or "none"
+            self.report.error(
+                f"lookup index {index!r} is not an earlier step (earlier steps: {earlier})",
+                (*path, "index"),
+            )
+            return None
+        match = step.get("match")
+        if not isinstance(match, str) or not match:
+            self.report.error(
+                "a lookup needs 'match': the key field of the index entries", (*path, "match")
+            )
+            return None
+        if "lookupValue" not in step:
+            self.report.error("a lookup needs 'lookupValue': the value to find", path)
+            return None
+        raw_value = step["lookupValue"]
+        if isinstance(raw_value, str) and raw_value.startswith("$"):
+            value = self._step_value(raw_value, (*path, "lookupValue"), surface)
+        elif isinstance(raw_value, str) and not TEMPLATE.search(raw_value) and "." in raw_value:
+            value = self._with_value(raw_value, (*path, "lookupValue"), surface)
+        else:
+            value = self._template(raw_value, (*path, "lookupValue"), inputs=surface)
+        fields: list[str] = []
+        for i, item in enumerate(step.get("outputParameters") or []):
+            field_name = item.get("name") if isinstance(item, dict) else item
+            if not isinstance(field_name, str) or not field_name:
+                self.report.error(
+                    "lookup outputParameters are the names of the fields to keep",
+                    (*path, "outputParameters", i),
+                )
+                return None
+            fields.append(field_name)
+        return LookupStep(name=name, index=index, match=match, value=value, fields=tuple(fields))
+
+    def _step_value(self, value: str, path: Pointer, surface: _Surface) -> Source:
+        """``$.<step>.<path>`` (an earlier step's result) or ``$.<input>``: a JSONPath over them."""
+        head = re.match(r"\$\.?([A-Za-z0-9_-]+)", value)
+        if value in ("$", "$.") or head is None:
+            self.report.error(
+                f"{value!r} must name an earlier step or an input: '$.<step>.<field>'", path
+            )
+            return Source(kind="literal", value=None)
+        if head.group(1) not in surface.steps and head.group(1) not in surface.inputs:
+            earlier = ", ".join(surface.steps) or "none"
+            self.report.error(
+                f"{value!r} refers to {head.group(1)!r}, which is neither an earlier step "
+                f"(earlier steps: {earlier}) nor an input",
+                path,
+            )
+            return Source(kind="literal", value=None)
+        return Source(kind="step", value=value)
+
+    def _flow_output(self, raw: Any, path: Pointer, mappings: list[tuple[str, Source]]) -> Output:
+        """The typed answer of a flow: named outputs (name + type) filled by ``mappings``."""
+        if not mappings:
+            if raw:
+                self.report.error(
+                    "orchestrated outputParameters are filled by 'mappings'; add mappings "
+                    "(or drop the outputs to answer with the last call's response)",
+                    path,
+                )
+            return Output(kind="passthrough")
+        props: dict[str, Any] = {}
+        declared = {
+            item.get("name"): item
+            for item in raw or []
+            if isinstance(item, dict) and item.get("name")
+        }
+        for target, _ in mappings:
+            head = target.split(".", 1)[0]
+            item = declared.get(head)
+            if item is None:
+                if raw:
+                    self.report.warning(
+                        f"mapping target {head!r} is not declared in outputParameters; typed as any",
+                        path,
+                    )
+                props.setdefault(head, {})
+                continue
+            kind = _json_type(item.get("type")) if "." not in target else "object"
+            props[head] = {"type": [kind, "null"]}  # null: the mapped path found nothing
+        for name in declared:
+            if name not in props:
+                self.report.error(
+                    f"output {name!r} is set by no mapping; add a mapping with targetName {name!r}",
+                    path,
+                )
+        schema: dict[str, Any] = {"type": "object", "properties": props}
+        return Output(kind="passthrough", json_schema=schema)
 
     def _implied_location(self, param: UpstreamParam, surface: _Surface) -> str:
         if surface.kind in ("mcp", "resource"):
@@ -1036,7 +1302,7 @@ class Resolver:
             return self._template(data, path, inputs=surface)
         return data
 
-    def _output(self, raw: Any, path: Pointer) -> Output:
+    def _output(self, raw: Any, path: Pointer, surface: _Surface) -> Output:
         if not raw:
             return Output(kind="passthrough")
         if not isinstance(raw, list):
@@ -1051,7 +1317,7 @@ class Resolver:
             )
             if whole and shape.get("type") in ("object", "array", None):
                 return Output(kind="passthrough")
-            node = self._shape(shape, (*path, 0))
+            node = self._shape(shape, (*path, 0), surface)
         else:
             props = {}
             for i, item in enumerate(raw):
@@ -1061,18 +1327,26 @@ class Resolver:
                         "with several outputParameters, each needs a 'name'", (*path, i)
                     )
                     continue
-                props[name] = self._shape(item, (*path, i))
+                props[name] = self._shape(item, (*path, i), surface)
             node = {"type": "object", "properties": props}
         return Output(kind="mapped", shape=node, json_schema=_output_schema(node))
 
-    def _shape(self, raw: dict[str, Any], path: Pointer) -> dict[str, Any]:
+    def _shape(self, raw: dict[str, Any], path: Pointer, surface: _Surface) -> dict[str, Any]:
         kind = raw.get("type", "string")
         if kind not in ("string", "number", "integer", "boolean", "object", "array"):
             self.report.error(f"output type {kind!r} is unknown", (*path, "type"))
             kind = "string"
-        if "value" in raw and "mapping" not in raw:
-            self.report.unsupported("static output 'value' (mock outputs)", (*path, "value"))
         node: dict[str, Any] = {"type": kind}
+        if "value" in raw:
+            # A static value or a template over the inputs; it wins over 'mapping' (as in the engine).
+            value = self._template(raw["value"], (*path, "value"), inputs=surface)
+            if value.secrets:
+                self.report.error(
+                    "an output value may not contain a bind variable: it would hand the secret to callers",
+                    (*path, "value"),
+                )
+            node["value"] = value
+            return node
         mapping = raw.get("mapping")
         if mapping is not None:
             if not isinstance(mapping, str) or not mapping.startswith("$"):
@@ -1083,11 +1357,13 @@ class Resolver:
                 node["mapping"] = "$" if mapping in ("$", "$.") else mapping
         if kind == "object" and raw.get("properties"):
             node["properties"] = {
-                str(k): self._shape(v if isinstance(v, dict) else {}, (*path, "properties", k))
+                str(k): self._shape(
+                    v if isinstance(v, dict) else {}, (*path, "properties", k), surface
+                )
                 for k, v in raw["properties"].items()
             }
         if kind == "array" and isinstance(raw.get("items"), dict):
-            node["items"] = self._shape(raw["items"], (*path, "items"))
+            node["items"] = self._shape(raw["items"], (*path, "items"), surface)
         return node
 
     # ------------------------------------------------------------------ REST
@@ -1157,15 +1433,13 @@ class Resolver:
                 call = self._call(op, o_path, surface)
                 if call is None:
                     continue
-                call = replace(call, retry=call.operation.method in ("GET", "HEAD"))
+                call = _with_retry(call, _method_of(call) in ("GET", "HEAD"))
                 if op.get("name"):
                     self.exposed_actions[(namespace, str(op["name"]))] = (
                         f"REST `{method} {spec_path}`"
                     )
                 summary = (
-                    _text(op.get("label"))
-                    or _text(op.get("description"))
-                    or call.operation.description
+                    _text(op.get("label")) or _text(op.get("description")) or _description_of(call)
                 )
                 routes.append(
                     RestRoute(
@@ -1182,9 +1456,8 @@ class Resolver:
                         or _text(resource.get("description")),
                         inputs=tuple(surface.inputs.values()),
                         call=call,
-                        accepts_body=(
-                            call.body is not None and call.body.kind in ("passthrough", "params")
-                        )
+                        accepts_body=_passthrough_body(call)
+                        or _reads_body_params(call)
                         or any(i.location == "body" for i in surface.inputs.values()),
                     )
                 )
@@ -1359,6 +1632,11 @@ class Resolver:
         call = self._call(raw, path, surface)
         if call is None:
             return None
+        if not isinstance(call, Call):
+            self.report.unsupported(
+                "MCP resources read by 'steps' or from mock values", (*path, "steps")
+            )
+            return None
         if call.output.kind == "mapped":
             self.report.unsupported(
                 "outputParameters on MCP resources", (*path, "outputParameters")
@@ -1460,17 +1738,18 @@ class Resolver:
         if call is None:
             return None
         hints = raw.get("hints")
-        annotations = self._annotations(hints, call.operation.method, (*path, "hints"))
-        call = replace(call, retry=annotations.idempotent or annotations.read_only)
-        body_argument = call.body is not None and call.body.kind == "passthrough"
+        annotations = self._annotations(hints, _method_of(call), (*path, "hints"))
+        call = _with_retry(call, annotations.idempotent or annotations.read_only)
+        body_argument = _passthrough_body(call)
         inputs = tuple(surface.inputs.values())
-        confirmable = (annotations.destructive and not annotations.read_only) or (
-            not annotations.read_only and not annotations.idempotent
+        confirmable = not isinstance(call, Mock) and (
+            (annotations.destructive and not annotations.read_only)
+            or (not annotations.read_only and not annotations.idempotent)
         )
         return McpTool(
             name=raw["name"],
             title=_text(raw.get("label")) or _title(raw["name"], _text(raw.get("description"))),
-            description=_text(raw.get("description")) or call.operation.description or raw["name"],
+            description=_text(raw.get("description")) or _description_of(call) or raw["name"],
             inputs=inputs,
             input_schema=_input_schema(inputs, body_argument, confirmable),
             output_schema=(
@@ -1510,6 +1789,60 @@ class Resolver:
             idempotent=bool(hints.get("idempotent", False)),
             open_world=bool(hints.get("openWorld", True)),
         )
+
+
+def _step_path(expr: str) -> str:
+    """``{{step.a.b}}`` -> ``$.step.a.b`` (the JSONPath over step results)."""
+    return "$." + expr
+
+
+def _nodes_without_value(node: dict[str, Any], name: str = "") -> list[str]:
+    """Leaves of a mock output shape that have no ``value``."""
+    if node.get("value") is not None:
+        return []
+    if node.get("properties"):
+        return [
+            n for key, child in node["properties"].items() for n in _nodes_without_value(child, key)
+        ]
+    return [name or node.get("type", "output")]
+
+
+def _calls(rest: RestAdapter | None, mcp: McpAdapter | None) -> list[Call]:
+    """Every upstream call of the adapters (orchestration steps included)."""
+    actions: list[Action] = [r.call for r in rest.routes] if rest else []
+    if mcp:
+        actions += [t.call for t in mcp.tools] + [r.call for r in mcp.resources]
+    return [c for a in actions for c in calls_of(a)]
+
+
+def _method_of(action: Action) -> str:
+    """The HTTP method that stands for an action when hints are absent: a mock reads, a flow is
+    as strong as its strongest step."""
+    if isinstance(action, Call):
+        return action.operation.method
+    methods = {c.operation.method for c in action.calls}
+    for method in ("DELETE", "POST", "PATCH", "PUT"):
+        if method in methods:
+            return method
+    return "GET"
+
+
+def _description_of(action: Action) -> str:
+    return action.operation.description if isinstance(action, Call) else ""
+
+
+def _with_retry(action: Action, retry: bool) -> Action:
+    """A call retried after transient failures when *retry*; flow steps decide per step."""
+    return replace(action, retry=retry) if isinstance(action, Call) else action
+
+
+def _passthrough_body(action: Action) -> bool:
+    """The action forwards the caller's body (REST request body / MCP ``body`` argument)."""
+    return any(c.body is not None and c.body.kind == "passthrough" for c in calls_of(action))
+
+
+def _reads_body_params(action: Action) -> bool:
+    return any(c.body is not None and c.body.kind == "params" for c in calls_of(action))
 
 
 def _title(name: str, description: str) -> str:

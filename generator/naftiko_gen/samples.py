@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .model import Call, Capability, Input, Source
+from .model import Action, Call, Capability, Flow, Input, Mock, Source
 
 _SAMPLE_BY_TYPE: dict[str, Any] = {
     "integer": 7,
@@ -47,6 +47,8 @@ def _resolve(source: Source, inputs: dict[str, Any], secrets: dict[str, str]) ->
         return inputs.get(source.value)
     if source.kind == "secret":
         return secrets.get(source.value, "")
+    if source.kind == "step":  # in a flow's first step: only `$.<input>` can be known
+        return inputs.get(source.value[2:]) if source.value.startswith("$.") else None
     if source.kind == "template":
         out = []
         for kind, text in source.parts:
@@ -76,6 +78,77 @@ def _upstream(
     return path, query
 
 
+def _request(
+    path: str, items: tuple[Input, ...], inputs: dict[str, Any]
+) -> tuple[str, dict[str, str], dict[str, str], dict[str, Any] | None]:
+    """The REST request (path, query, headers, JSON body) that carries *inputs*."""
+    query: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    body: dict[str, Any] | None = None
+    for item in items:
+        value = inputs[item.name]
+        if item.location == "path":
+            path = path.replace("{" + item.route_var + "}", quote(_text(value), safe=""))
+        elif item.location == "query" and isinstance(value, list):
+            query[item.name] = ",".join(_text(v) for v in value)
+        elif item.location == "query":
+            query[item.name] = _text(value)
+        elif item.location == "header":
+            headers[item.name] = _text(value)
+        else:
+            body = {**(body or {}), item.name: value}
+    return path, query, headers, body
+
+
+def _first_call(action: Action) -> Call | None:
+    """The request an action sends first (a flow's first call step; a mock sends none)."""
+    if isinstance(action, Call):
+        return action
+    return action.calls[0] if action.calls else None
+
+
+def flow_payload(action: Action) -> dict[str, Any] | None:
+    """For a flow: an upstream answer holding every field later steps and mappings read
+    (``$.<step>.a.b`` -> ``{"a": {"b": "s1"}}``), so a canned upstream can drive all its steps."""
+    if not isinstance(action, Flow):
+        return None
+    steps = {s.name for s in action.steps}
+    payload: dict[str, Any] = {}
+    for i, path in enumerate(action.step_paths, 1):
+        names = re.findall(r"[A-Za-z0-9_@-]+", path.split("[", 1)[0])
+        if len(names) < 2 or names[0] not in steps:
+            continue
+        node = payload
+        for name in names[1:-1]:
+            child = node.setdefault(name, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node.setdefault(names[-1], f"s{i}")
+    return payload
+
+
+def mock_value(node: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    """What a mock answers for *inputs* (mirrors the generated ``mock_answer``)."""
+    if node.get("properties"):
+        return {k: mock_value(child, inputs) for k, child in node["properties"].items()}
+    value = _resolve(node["value"], inputs, {})
+    if not isinstance(value, str):
+        return value
+    try:
+        if node["type"] == "integer":
+            return int(value)
+        if node["type"] == "number":
+            number = float(value)
+            return int(number) if number.is_integer() and "." not in value else number
+    except ValueError:
+        return value
+    if node["type"] == "boolean" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
 def _secrets(cap: Capability) -> dict[str, str]:
     return {s.var: f"test-secret-{i}" for i, s in enumerate(cap.secrets, 1)}
 
@@ -86,26 +159,14 @@ def rest_cases(cap: Capability) -> list[tuple[Any, ...]]:
         return cases
     secrets = _secrets(cap)
     for route in cap.rest.routes:
+        first = _first_call(route.call)
+        if first is None:
+            continue  # a mock: see mock_cases
         inputs = {item.name: sample_value(item, i) for i, item in enumerate(route.inputs, 1)}
-        path = route.path
-        query: dict[str, str] = {}
-        headers: dict[str, str] = {}
-        body: dict[str, Any] | None = None
-        for item in route.inputs:
-            value = inputs[item.name]
-            if item.location == "path":
-                path = path.replace("{" + item.route_var + "}", quote(_text(value), safe=""))
-            elif item.location == "query" and isinstance(value, list):
-                query[item.name] = ",".join(_text(v) for v in value)
-            elif item.location == "query":
-                query[item.name] = _text(value)
-            elif item.location == "header":
-                headers[item.name] = _text(value)
-            else:
-                body = {**(body or {}), item.name: value}
-        if body is None and route.call.body is not None and route.call.body.kind == "passthrough":
+        path, query, headers, body = _request(route.path, route.inputs, inputs)
+        if body is None and first.body is not None and first.body.kind == "passthrough":
             body = {"sample": True}
-        up_path, up_query = _upstream(route.call, inputs, secrets)
+        up_path, up_query = _upstream(first, inputs, secrets)
         cases.append(
             (
                 route.name,
@@ -114,7 +175,7 @@ def rest_cases(cap: Capability) -> list[tuple[Any, ...]]:
                 query,
                 headers,
                 body,
-                route.call.operation.method,
+                first.operation.method,
                 up_path,
                 up_query,
             )
@@ -128,11 +189,58 @@ def mcp_cases(cap: Capability) -> list[tuple[Any, ...]]:
         return cases
     secrets = _secrets(cap)
     for tool in cap.mcp.tools:
+        first = _first_call(tool.call)
+        if first is None:
+            continue  # a mock: see mock_cases
         arguments = {item.name: sample_value(item, i) for i, item in enumerate(tool.inputs, 1)}
-        up_path, _ = _upstream(tool.call, arguments, secrets)
+        up_path, _ = _upstream(first, arguments, secrets)
         if tool.body_argument:
             arguments["body"] = {"sample": True}
-        cases.append((tool.name, arguments, tool.call.operation.method, up_path, tool.confirmable))
+        cases.append((tool.name, arguments, first.operation.method, up_path, tool.confirmable))
+    return cases
+
+
+def flow_payloads(cap: Capability, surface: str) -> dict[str, dict[str, Any]]:
+    """Route or tool name -> the canned upstream answer its flow's test needs."""
+    items: list[tuple[str, Action]] = []
+    if surface == "rest" and cap.rest:
+        items = [(r.name, r.call) for r in cap.rest.routes]
+    elif surface == "mcp" and cap.mcp:
+        items = [(t.name, t.call) for t in cap.mcp.tools]
+    found = {}
+    for name, action in items:
+        payload = flow_payload(action)
+        if payload:
+            found[name] = payload
+    return found
+
+
+def rest_mock_cases(cap: Capability) -> list[tuple[Any, ...]]:
+    """(method, adapter path, query, headers, JSON body, expected answer) per REST mock operation."""
+    cases: list[tuple[Any, ...]] = []
+    if cap.rest is None:
+        return cases
+    for route in cap.rest.routes:
+        if not isinstance(route.call, Mock):
+            continue
+        inputs = {item.name: sample_value(item, i) for i, item in enumerate(route.inputs, 1)}
+        path, query, headers, body = _request(route.path, route.inputs, inputs)
+        # What the adapter reads back: query arrays arrive comma-joined as text, like any query.
+        answer = mock_value(route.call.output.shape or {}, inputs)
+        cases.append((route.method, path, query, headers, body, answer))
+    return cases
+
+
+def mcp_mock_cases(cap: Capability) -> list[tuple[Any, ...]]:
+    """(tool, arguments, expected structured answer) for every MCP mock tool."""
+    cases: list[tuple[Any, ...]] = []
+    if cap.mcp is None:
+        return cases
+    for tool in cap.mcp.tools:
+        if not isinstance(tool.call, Mock):
+            continue
+        arguments = {item.name: sample_value(item, i) for i, item in enumerate(tool.inputs, 1)}
+        cases.append((tool.name, arguments, mock_value(tool.call.output.shape or {}, arguments)))
     return cases
 
 

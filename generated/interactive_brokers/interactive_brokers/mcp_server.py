@@ -462,9 +462,11 @@ def _preview(name: str, request: dict[str, Any], token: str, ttl: float) -> Call
         "expires_in_seconds": int(ttl),
         "request": request,
     }
+    sending = f"{request['method']} {request['url']}"
+    if request["body"] is not None:
+        sending += " with body " + json.dumps(request["body"], ensure_ascii=False)
     text = (
-        f"NOT SENT YET: {name} needs confirmation. It would send {request['method']} {request['url']}"
-        f"{' with body ' + json.dumps(request['body'], ensure_ascii=False) if request['body'] is not None else ''}. "
+        f"NOT SENT YET: {name} needs confirmation. It would send {sending}. "
         "Check it with the user, then call the tool again with the same arguments plus "
         f"confirmation_token={token!r}."
     )

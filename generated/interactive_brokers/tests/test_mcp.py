@@ -88,13 +88,14 @@ async def test_tool_reaches_upstream(
                 assert upstream.requests == []
                 token = result.structured_content["confirmation_token"]
                 result = await client.call_tool(name, {**arguments, "confirmation_token": token})
-                # A token confirms one call only.
+                sent_count = len(upstream.requests)
+                # A token confirms one call only: the replay is refused and sends nothing.
                 again = await client.call_tool(name, {**arguments, "confirmation_token": token})
                 assert again.is_error
-                assert len(upstream.requests) == 1
+                assert len(upstream.requests) == sent_count
         assert not result.is_error, result.content
         assert isinstance(result.structured_content, dict)
-        sent = upstream.requests[-1]
+        sent = upstream.requests[0]
         assert sent.method == method
         assert sent.path.endswith(up_path)
     finally:

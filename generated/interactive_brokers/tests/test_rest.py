@@ -143,7 +143,7 @@ async def test_operation_reaches_upstream(
         )
         assert response.status == 200, await response.text()
         assert response.headers["X-Request-Id"]
-        sent = upstream.requests[-1]
+        sent = upstream.requests[0]
         assert sent.method == up_method
         assert sent.path.endswith(up_path)
         for key, value in up_query.items():

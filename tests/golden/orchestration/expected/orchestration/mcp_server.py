@@ -1,0 +1,476 @@
+"""MCP server for Shop orchestration: one tool per ``exposes: mcp`` tool of the spec.
+
+Built on the official SDK's low-level ``Server`` with generated tool definitions. Arguments are
+validated against each tool's input schema before any upstream call; upstream and transport
+failures come back as tool errors (``isError``) with a structured ``{status, error, retryable}``.
+Serves Streamable HTTP (both protocol eras, 2025-11-25 and 2026-07-28) and stdio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from mcp.server import CacheHint, Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolRequestParams,
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    TextContent,
+    Tool,
+    ToolAnnotations,
+)
+
+from . import __version__, operations
+from .client import (
+    Body,
+    Call,
+    CallStep,
+    Flow,
+    FromInput,
+    FromStep,
+    InputError,
+    LookupStep,
+    Mock,
+    Shape,
+    Template,
+    UpstreamClient,
+    UpstreamError,
+)
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = "Shop tools."
+
+
+@dataclass(frozen=True)
+class ToolBinding:
+    """A tool definition and the upstream call behind it."""
+
+    tool: Tool
+    call: Flow | Mock
+    validator: Draft202012Validator
+    destructive: bool = False
+    unsafe_write: bool = False  # not read-only and not idempotent
+
+
+def _binding(
+    tool: Tool, call: Flow | Mock, *, destructive: bool = False, unsafe_write: bool = False
+) -> ToolBinding:
+    return ToolBinding(
+        tool=tool,
+        call=call,
+        validator=Draft202012Validator(tool.input_schema),
+        destructive=destructive,
+        unsafe_write=unsafe_write,
+    )
+
+
+TOOLS: dict[str, ToolBinding] = {
+    "quick-order": _binding(
+        Tool(
+            name="quick-order",
+            title="Find a product by SKU, order it, and return the order.",
+            description="Find a product by SKU, order it, and return the order.",
+            input_schema={
+                "type": "object",
+                "properties": {
+                    "sku": {"type": "string", "description": "Product SKU"},
+                    "quantity": {"type": "integer", "description": "How many"},
+                    "confirmation_token": {
+                        "type": "string",
+                        "description": "Leave out at first: the tool answers with a preview of the exact request and a token. Call again with the same arguments and this token to send it.",
+                    },
+                },
+                "required": ["sku", "quantity"],
+                "additionalProperties": False,
+            },
+            output_schema={
+                "type": "object",
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "order": {"type": ["object", "null"]},
+                            "product": {"type": ["object", "null"]},
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "description": "Not sent yet: call again with confirmation_token to send this request.",
+                        "properties": {
+                            "confirmation_required": {"const": True},
+                            "confirmation_token": {"type": "string"},
+                            "expires_in_seconds": {"type": "integer"},
+                            "request": {"type": "object"},
+                        },
+                        "required": ["confirmation_required", "confirmation_token", "request"],
+                    },
+                ],
+            },
+            annotations=ToolAnnotations(
+                title="Find a product by SKU, order it, and return the order.",
+                read_only_hint=False,
+                destructive_hint=False,
+                idempotent_hint=False,
+                open_world_hint=True,
+            ),
+        ),
+        Flow(
+            steps=(
+                CallStep("list-products", Call(operation=operations.LIST_PRODUCTS, retry=True)),
+                LookupStep(
+                    "find-product",
+                    index="list-products",
+                    match="sku",
+                    value=FromStep("$.sku"),
+                    fields=("id", "name"),
+                ),
+                CallStep(
+                    "create-order",
+                    Call(
+                        operation=operations.CREATE_ORDER,
+                        body=Body(
+                            kind="json",
+                            template={
+                                "product": FromStep("$.find-product.id"),
+                                "quantity": FromInput("quantity"),
+                                "note": Template(
+                                    (
+                                        "via ",
+                                        FromInput("sku"),
+                                    )
+                                ),
+                            },
+                        ),
+                    ),
+                ),
+                CallStep(
+                    "get-order",
+                    Call(
+                        operation=operations.GET_ORDER,
+                        args={"orderId": FromStep("$.create-order.orderId")},
+                        retry=True,
+                    ),
+                ),
+            ),
+            mappings={
+                "order.id": FromStep("$.get-order.id"),
+                "order.status": FromStep("$.get-order.status"),
+                "product": FromStep("$.find-product"),
+            },
+        ),
+        unsafe_write=True,
+    ),
+    "greet": _binding(
+        Tool(
+            name="greet",
+            title="Say hello without calling anything.",
+            description="Say hello without calling anything.",
+            input_schema={
+                "type": "object",
+                "properties": {"name": {"type": "string", "description": "Who to greet"}},
+                "required": ["name"],
+                "additionalProperties": False,
+            },
+            output_schema={
+                "type": "object",
+                "properties": {"message": {"type": ["string", "null"]}},
+            },
+            annotations=ToolAnnotations(
+                title="Say hello without calling anything.",
+                read_only_hint=True,
+                destructive_hint=False,
+                idempotent_hint=False,
+                open_world_hint=True,
+            ),
+        ),
+        Mock(
+            Shape(
+                "object",
+                properties={
+                    "message": Shape(
+                        "string",
+                        value=Template(
+                            (
+                                "Hello, ",
+                                FromInput("name"),
+                                "!",
+                            )
+                        ),
+                    )
+                },
+            )
+        ),
+    ),
+}
+TOOL_LIST = [binding.tool for binding in TOOLS.values()]
+
+
+def _result(data: Any, structured: dict[str, Any]) -> CallToolResult:
+    """A successful result: the JSON as text, and as structuredContent (always an object)."""
+    text = json.dumps(data, ensure_ascii=False)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured
+    )
+
+
+def _wrap(data: Any) -> dict[str, Any]:
+    # 2025-11-25 clients accept only an object as structuredContent: wrap arrays and scalars.
+    if isinstance(data, dict):
+        return data
+    return {"items": data} if isinstance(data, list) else {"value": data}
+
+
+def tool_error(
+    status: int,
+    error: str,
+    *,
+    retryable: bool,
+    detail: Any = None,
+    retry_after: float | None = None,
+) -> CallToolResult:
+    """A tool execution error the model can read and act on."""
+    payload: dict[str, Any] = {"status": status, "error": error, "retryable": retryable}
+    if retry_after is not None:
+        payload["retry_after"] = round(retry_after, 1)
+    if detail is not None:
+        payload["detail"] = detail
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+        structured_content=payload,
+        is_error=True,
+    )
+
+
+class Confirmations:
+    """Two-step calls: a preview with a signed, short-lived, single-use token, then the real call.
+
+    The token signs the tool name, the exact arguments and an expiry (HMAC-SHA256), so it works
+    on any replica that shares ADAPTER_CONFIRM_KEY; single use is enforced per process.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = settings.confirm
+        self.key = settings.confirm_key
+        self.ttl = settings.confirm_ttl
+        self._used: dict[str, float] = {}
+
+    def required(self, name: str, binding: ToolBinding) -> bool:
+        if self.policy == "off":
+            return False
+        if self.policy == "destructive":
+            return binding.destructive
+        if self.policy == "writes":
+            return binding.destructive or binding.unsafe_write
+        return name in {n.strip() for n in self.policy.split(",")}
+
+    def _sign(self, name: str, arguments: dict[str, Any], expires: int, nonce: str) -> str:
+        message = json.dumps(
+            [name, arguments, expires, nonce], sort_keys=True, separators=(",", ":")
+        ).encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:40]
+
+    def issue(self, name: str, arguments: dict[str, Any]) -> str:
+        # The nonce makes every preview's token distinct, even for identical calls.
+        expires, nonce = int(time.time() + self.ttl), secrets.token_hex(8)
+        return f"{expires}.{nonce}.{self._sign(name, arguments, expires, nonce)}"
+
+    def redeem(self, name: str, arguments: dict[str, Any], token: str) -> str | None:
+        """None when *token* confirms exactly this call, else why not."""
+        now = time.time()
+        self._used = {t: exp for t, exp in self._used.items() if exp > now}
+        expires_text, _, rest = token.partition(".")
+        nonce, _, signature = rest.partition(".")
+        if not expires_text.isdigit() or not hmac.compare_digest(
+            signature, self._sign(name, arguments, int(expires_text), nonce)
+        ):
+            return "the confirmation token does not match this tool and these exact arguments"
+        if int(expires_text) < now:
+            return "the confirmation token has expired"
+        if token in self._used:
+            return "the confirmation token was already used"
+        self._used[token] = int(expires_text)
+        return None
+
+
+def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[str]:
+    problems = []
+    for error in sorted(
+        binding.validator.iter_errors(arguments), key=lambda e: list(map(str, e.path))
+    ):
+        where = "/".join(map(str, error.absolute_path))
+        problems.append(f"argument {where!r}: {error.message}" if where else error.message)
+    return problems
+
+
+_CONFIRM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Send this request?"}},
+    "required": ["confirm"],
+}
+
+
+async def _elicit(
+    ctx: ServerRequestContext, name: str, request: dict[str, Any], timeout: float
+) -> bool | None:
+    """Ask the user through MCP elicitation: True to send, False declined, None when the client
+    cannot be asked on this connection (no elicitation capability or no back-channel)."""
+    capabilities = ctx.session.client_capabilities
+    if capabilities is None or capabilities.elicitation is None:
+        return None
+    body = (
+        f" with body {json.dumps(request['body'], ensure_ascii=False)}"
+        if request["body"] is not None
+        else ""
+    )
+    message = f"{name} wants to send {request['method']} {request['url']}{body}."
+    try:
+        answer = await asyncio.wait_for(
+            ctx.session.elicit_form(message, _CONFIRM_SCHEMA, related_request_id=ctx.request_id),
+            timeout,
+        )
+    except (MCPError, TimeoutError):
+        return None
+    return answer.action == "accept" and bool((answer.content or {}).get("confirm"))
+
+
+def _preview(name: str, request: dict[str, Any], token: str, ttl: float) -> CallToolResult:
+    """Step one of a confirmed call: nothing was sent; show exactly what would be."""
+    payload = {
+        "confirmation_required": True,
+        "confirmation_token": token,
+        "expires_in_seconds": int(ttl),
+        "request": request,
+    }
+    if "steps" in request:  # a multi-step tool: its later requests depend on earlier answers
+        sending = f"{len(request['steps'])} requests in order: " + ", then ".join(request["steps"])
+    else:
+        sending = f"{request['method']} {request['url']}"
+        if request["body"] is not None:
+            sending += " with body " + json.dumps(request["body"], ensure_ascii=False)
+    text = (
+        f"NOT SENT YET: {name} needs confirmation. It would send {sending}. "
+        "Check it with the user, then call the tool again with the same arguments plus "
+        f"confirmation_token={token!r}."
+    )
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=payload)
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def create_server(client: UpstreamClient) -> Server:
+    """The MCP server; *client* must be started by the caller."""
+    confirmations = Confirmations(client.settings)
+
+    async def list_tools(
+        ctx: ServerRequestContext, params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        return ListToolsResult(tools=TOOL_LIST)
+
+    async def call_tool(ctx: ServerRequestContext, params: CallToolRequestParams) -> CallToolResult:
+        binding = TOOLS.get(params.name)
+        if binding is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            arguments = dict(params.arguments or {})
+            problems = _argument_errors(binding, arguments)
+            if problems:
+                outcome = "invalid-arguments"
+                return tool_error(400, "; ".join(problems), retryable=False)
+            token = arguments.pop("confirmation_token", None)
+            try:
+                prepared = client.prepare(binding.call, arguments, raw_body=arguments.get("body"))
+                if confirmations.required(params.name, binding):
+                    # Ask the user directly where the client supports elicitation; else two steps.
+                    decision = (
+                        await _elicit(ctx, params.name, prepared.preview(), confirmations.ttl)
+                        if token is None
+                        else None
+                    )
+                    if decision is False:
+                        outcome = "declined"
+                        return tool_error(
+                            409, "the user declined to send this request", retryable=False
+                        )
+                    if token is None and decision is None:
+                        outcome = "preview"
+                        return _preview(
+                            params.name,
+                            prepared.preview(),
+                            confirmations.issue(params.name, arguments),
+                            confirmations.ttl,
+                        )
+                    refused = (
+                        confirmations.redeem(params.name, arguments, token)
+                        if token is not None
+                        else None
+                    )
+                    if refused is not None:
+                        outcome = "confirmation-refused"
+                        return tool_error(
+                            409,
+                            f"{refused}; call again without confirmation_token for a new preview",
+                            retryable=False,
+                        )
+                response = await client.send_prepared(
+                    binding.call, prepared, request_id=uuid.uuid4().hex
+                )
+            except InputError as exc:
+                outcome = "invalid-arguments"
+                return tool_error(400, str(exc), retryable=False)
+            except UpstreamError as exc:
+                outcome = f"upstream-{exc.status}"
+                return tool_error(
+                    exc.status, exc.detail, retryable=exc.retryable, retry_after=exc.retry_after
+                )
+            if not response.ok:
+                outcome = f"http-{response.status}"
+                retryable = response.status in (408, 429) or response.status >= 500
+                return tool_error(
+                    response.status,
+                    f"the upstream answered HTTP {response.status}",
+                    retryable=retryable,
+                    detail=_decode(response.body),
+                    retry_after=response.retry_after,
+                )
+            outcome = "ok"
+            data = _decode(response.body)
+            return _result(data, _wrap(data))
+        finally:
+            # Tool name, duration and outcome only: argument values may be secret.
+            log.info(
+                "tool %s %s %.1fms", params.name, outcome, (time.perf_counter() - started) * 1000
+            )
+
+    return Server(
+        "shop-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS or None,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        get_tool_input_schema=lambda name: (
+            binding.tool.input_schema if (binding := TOOLS.get(name)) else None
+        ),
+        cache_hints={"tools/list": CacheHint(ttl_ms=300_000, scope="public")},
+    )

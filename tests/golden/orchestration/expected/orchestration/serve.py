@@ -1,0 +1,181 @@
+"""Running the adapters: sockets, signals, graceful shutdown.
+
+SIGTERM and SIGINT stop accepting connections, let in-flight requests finish, close the
+upstream connection pool and return normally (exit status 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from aiohttp import web
+from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
+
+from .client import UpstreamClient
+from .mcp_server import create_server
+from .rest import create_app
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+
+class StartupError(Exception):
+    """The adapters cannot start (e.g. a port is taken); the message says which."""
+
+
+def bind(listen: Listen) -> socket.socket:
+    """Bind a listening socket up front so a taken port is a clear error, not a stack trace."""
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP; without it small responses wait ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((listen.host, listen.port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(
+            f"cannot listen on {listen.host}:{listen.port}: {exc.strerror}"
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class _BearerGuard:
+    """ASGI middleware: require ``Authorization: Bearer <token>`` on every HTTP request."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            supplied = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(supplied, self.expected):
+                body = b'{"error": "unauthorized", "detail": "send Authorization: Bearer <token>"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="mcp"'),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our event loop: we own the signals, it owns the MCP port."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def mcp_asgi_app(client: UpstreamClient, settings: Settings, listen: Listen) -> Any:
+    """The MCP Streamable HTTP app at /mcp, stateless so any replica can serve any request."""
+    # ADAPTER_ALLOWED_HOSTS entries are "host" (any port) or "host:port".
+    extra = [
+        h
+        for host in settings.allowed_hosts
+        for h in ((host,) if ":" in host else (host, f"{host}:*"))
+    ]
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *extra]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    origins += [f"{scheme}://{host}" for host in extra for scheme in ("http", "https")]
+    app = create_server(client).streamable_http_app(
+        streamable_http_path="/mcp",
+        json_response=True,
+        stateless_http=True,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        ),
+        host=listen.host,
+    )
+    return _BearerGuard(app, settings.mcp_token) if settings.mcp_token else app
+
+
+async def run_servers(
+    settings: Settings,
+    rest: Listen | None = None,
+    mcp: Listen | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight requests and return."""
+    rest_socket = bind(rest) if rest else None
+    mcp_socket = bind(mcp) if mcp else None
+    client = UpstreamClient(settings)
+    await client.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner: web.AppRunner | None = None
+    mcp_server: _EmbeddedUvicorn | None = None
+    mcp_task: asyncio.Task[None] | None = None
+    try:
+        if rest_socket is not None and rest is not None:
+            runner = web.AppRunner(
+                create_app(settings, client),
+                access_log=None,
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            )
+            await runner.setup()
+            await web.SockSite(runner, rest_socket).start()
+            log.info(
+                "REST adapter on http://%s:%d (health: /_adapter/health)", rest.host, rest.port
+            )
+        if mcp_socket is not None and mcp is not None:
+            config = uvicorn.Config(
+                mcp_asgi_app(client, settings, mcp),
+                log_level="warning",
+                timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
+            )
+            mcp_server = _EmbeddedUvicorn(config)
+            mcp_task = asyncio.create_task(mcp_server.serve(sockets=[mcp_socket]))
+            log.info("MCP server on http://%s:%d/mcp", mcp.host, mcp.port)
+        await stop.wait()
+        log.info("shutting down: draining in-flight requests")
+    finally:
+        if mcp_server is not None and mcp_task is not None:
+            mcp_server.should_exit = True
+            await mcp_task
+        if runner is not None:
+            await runner.cleanup()
+        await client.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run_stdio(settings: Settings) -> None:
+    """Serve MCP over stdin/stdout (for desktop agents that launch the server themselves)."""
+    client = UpstreamClient(settings)
+    await client.start()
+    try:
+        server = create_server(client)
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+    finally:
+        await client.close()
