@@ -241,3 +241,63 @@ def test_file_binds_and_spec_declared_inbound_token(tmp_path: Path) -> None:
         missing.returncode != 0
         and "the bind file ./shared/secrets.yaml cannot be read" in missing.stderr
     )
+
+
+def test_catalog_paths_server_variables_and_key_placements(tmp_path: Path) -> None:
+    cap, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          consumes:
+          - type: http
+            namespace: store
+            baseUri: 'https://{account}.example.com:{port}/v1'
+            authentication: {type: apikey, key: session, value: '{{KEY}}', placement: cookie}
+            resources:
+            - name: items
+              path: /items
+              operations:
+              - {name: list, method: GET}
+              - {name: one, method: GET, inputParameters: [{name: itemId, in: path}]}
+              - {name: children, method: GET, path: '/items/{parentId}/children', inputParameters: [{name: parentId, in: path}]}
+          - type: http
+            namespace: bot
+            baseUri: 'https://api.example.org/bot{token}'
+            authentication: {type: apikey, key: token, value: '{{KEY}}', placement: path}
+            resources:
+            - {name: me, path: /getMe, operations: [{name: me, method: GET}]}
+          exposes:
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - {name: one, description: o, call: store.one}
+            - {name: children, description: c, call: store.children}
+            - {name: me, description: m, call: bot.me}
+        """,
+    )
+    store, bot = cap.upstreams
+    assert [p for k, p in store.base_url_template.parts if k == "secret"] == [
+        "STORE_ACCOUNT",
+        "STORE_PORT",
+    ]
+    assert {s.var: s.env for s in cap.secrets}["STORE_PORT"] == "STORE_PORT"
+    assert store.auth.keys[0][:2] == ("cookie", "session")
+    paths = {o.name: o.path for o in store.operations}
+    assert paths == {
+        "list": "/items",
+        "one": "/items/{itemId}",  # a path parameter missing from the path: the last segment
+        "children": "/items/{parentId}/children",  # the operation's own path
+    }
+    # The key placed in the path fills the baseUri variable of that name; no other auth is sent.
+    assert bot.auth is None
+    assert bot.base_url_template.parts == (
+        ("text", "https://api.example.org/bot"),
+        ("secret", "KEY"),
+    )
+    warnings = " ".join(d.message for d in diagnostics if d.level == "warning")
+    assert (
+        "server variable {account} in baseUri is read from environment variable STORE_ACCOUNT"
+        in warnings
+    )
+    assert "appended as its last segment" in warnings and "operation-level 'path'" in warnings

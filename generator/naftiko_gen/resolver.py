@@ -441,13 +441,26 @@ class Resolver:
                 (*path, "namespace"),
             )
             return None
+        raw_auth = entry.get("authentication")
         base_url = _text(entry.get("baseUri"))
+        if (
+            isinstance(raw_auth, dict)
+            and raw_auth.get("placement") == "path"
+            and isinstance(raw_auth.get("key"), str)
+            and isinstance(raw_auth.get("value"), str)
+            and "{" + raw_auth["key"] + "}" in base_url
+        ):
+            # An API key placed in the path fills the baseUri's server variable of that name
+            # (Telegram's https://api.telegram.org/bot{token}).
+            base_url = base_url.replace("{" + raw_auth["key"] + "}", raw_auth["value"])
+            raw_auth = None
+        base_url = self._server_variables(base_url, env_name(namespace), (*path, "baseUri"))
         base_template = None
         if TEMPLATE.search(base_url):
             base_template = self._base_url_template(base_url, (*path, "baseUri"))
         if "{" in TEMPLATE.sub("", base_url):
-            self.report.unsupported(
-                f"server variables like {{name}} in baseUri (set {env_name(namespace)}_BASE_URL instead)",
+            self.report.error(
+                "baseUri has an unbalanced '{'; write server variables as {name}",
                 (*path, "baseUri"),
             )
         if base_url.endswith("/"):
@@ -455,7 +468,7 @@ class Resolver:
                 "baseUri ends with '/'; the trailing slash is dropped", (*path, "baseUri")
             )
             base_url = base_url.rstrip("/")
-        auth = self._auth(entry.get("authentication"), (*path, "authentication"))
+        auth = self._auth(raw_auth, (*path, "authentication"))
         shared = tuple(
             p
             for i, raw in enumerate(entry.get("inputParameters") or [])
@@ -499,6 +512,26 @@ class Resolver:
             const_name=constant(namespace),
             base_url_template=base_template,
         )
+
+    def _server_variables(self, base_url: str, prefix: str, path: Pointer) -> str:
+        """OpenAPI-style server variables (``https://{account}.example.com``) are deployment
+        settings: each becomes the environment variable ``<PREFIX>_<NAME>``, read at start-up."""
+
+        def setting(match: re.Match[str]) -> str:
+            name = match.group(1)
+            env = f"{prefix}_{env_name(name)}"
+            if env not in self.secrets:
+                self.report.warning(
+                    f"server variable {{{name}}} in baseUri is read from environment variable {env} "
+                    f"(or set {prefix}_BASE_URL to the whole URL)",
+                    path,
+                )
+                self.secrets[env] = Secret(
+                    var=env, env=env, description=f"Server variable {name} of the baseUri."
+                )
+            return "{{" + env + "}}"
+
+        return re.sub(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_.-]*)\}(?!\})", setting, base_url)
 
     def _base_url_template(self, base_url: str, path: Pointer) -> Source:
         """``{{VAR}}`` placeholders in baseUri: deployment configuration read at start-up."""
@@ -571,6 +604,14 @@ class Resolver:
             self.report.unsupported(f"HTTP method {method}", (*path, "method"))
             return None
         raw_path = _text(resource.get("path"))
+        if isinstance(op.get("path"), str) and op["path"] != raw_path:
+            # Catalog specs give operations their own full path under one resource.
+            self.report.warning(
+                f"operation-level 'path' is not part of the format; {op['path']!r} is used as "
+                f"this operation's path instead of the resource's {raw_path!r}",
+                (*path, "path"),
+            )
+            raw_path = op["path"]
         if not raw_path.startswith("/"):
             raw_path = "/" + raw_path
         path_params: list[str] = []
@@ -612,9 +653,13 @@ class Resolver:
                 )
         for param in params.values():
             if param.location == "path" and param.name not in path_params:
-                self.report.error(
+                # `/campaigns` with path parameter campaign_id: the item below the collection.
+                norm_path = norm_path.rstrip("/") + "/{" + param.name + "}"
+                path_params.append(param.name)
+                self.report.warning(
                     f"path parameter {param.name!r} does not appear in the resource path {raw_path!r}; "
-                    f"add {{{param.name}}} to the path or change 'in'",
+                    f"appended as its last segment ({norm_path!r}); add {{{param.name}}} to the "
+                    "path to place it elsewhere",
                     (*path, "inputParameters"),
                 )
         body = self._body(op.get("body"), (*path, "body")) if "body" in op else None
@@ -744,7 +789,7 @@ class Resolver:
             )
         keys: list[tuple[str, str, Source]] = []
         for placement, name, value in found:
-            if placement not in ("header", "query"):
+            if placement not in ("header", "query", "cookie"):
                 self.report.unsupported(f"apikey placement {placement!r}", path)
                 continue
             if not isinstance(name, str) or not name:
