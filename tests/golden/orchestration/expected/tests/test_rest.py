@@ -68,7 +68,7 @@ async def test_operation_reaches_upstream(
             path,
             params=query,
             data=None if body is None else json.dumps(body),
-            headers={**headers, "Content-Type": "application/json"},
+            headers={**headers, "Content-Type": "application/json", "Cookie": "caller=private"},
         )
         assert response.status == 200, await response.text()
         assert response.headers["X-Request-Id"]
@@ -77,7 +77,9 @@ async def test_operation_reaches_upstream(
         assert sent.path.endswith(up_path)
         for key, value in up_query.items():
             assert sent.query[key] == value
-        assert "Cookie" not in sent.headers
+        assert "caller=private" not in sent.headers.get(
+            "Cookie", ""
+        )  # the caller's cookies stay here
     finally:
         await client.close()
         await upstream_client.close()
