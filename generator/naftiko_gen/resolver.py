@@ -1438,25 +1438,27 @@ class Resolver:
                     (*r_path, "path"),
                 )
                 continue
-            route_vars = Namer()
-            var_of: dict[str, str] = {}
-
-            def to_route(
-                match: re.Match[str],
-                var_of: dict[str, str] = var_of,
-                route_vars: Namer = route_vars,
-            ) -> str:
-                name = (match.group(1) or match.group(2) or "").strip()
-                if name not in var_of:
-                    var_of[name] = route_vars.take(identifier(name, fallback="p"))
-                return "{" + var_of[name] + "}"
-
-            route_path = PLACEHOLDER.sub(to_route, spec_path)
+            resource_path = spec_path
             for o_index, raw_op in enumerate(resource.get("operations") or []):
                 o_path: Pointer = (*r_path, "operations", o_index)
                 op = self._inline_ref(raw_op, o_path, rest=True) if "ref" in raw_op else raw_op
                 if op is None:
                     continue
+                spec_path = resource_path
+                if isinstance(op.get("path"), str) and op["path"].strip("/"):
+                    # Catalog style: an operation's own path, below its resource's unless it
+                    # already starts with it.
+                    own = "/" + op["path"].strip("/")
+                    spec_path = (
+                        own
+                        if own == resource_path or own.startswith(resource_path.rstrip("/") + "/")
+                        else resource_path.rstrip("/") + own
+                    )
+                    self.report.warning(
+                        f"operation-level 'path' is not part of the format; served at {spec_path!r}",
+                        (*o_path, "path"),
+                    )
+                route_path, var_of = _route_path(spec_path)
                 method = str(op.get("method", "GET")).upper()
                 key = (route_path, method)
                 if key in seen:
@@ -1834,6 +1836,20 @@ class Resolver:
             idempotent=bool(hints.get("idempotent", False)),
             open_world=bool(hints.get("openWorld", True)),
         )
+
+
+def _route_path(spec_path: str) -> tuple[str, dict[str, str]]:
+    """An exposed path as an aiohttp route, and the route variable of each placeholder name."""
+    route_vars = Namer()
+    var_of: dict[str, str] = {}
+
+    def to_route(match: re.Match[str]) -> str:
+        name = (match.group(1) or match.group(2) or "").strip()
+        if name not in var_of:
+            var_of[name] = route_vars.take(identifier(name, fallback="p"))
+        return "{" + var_of[name] + "}"
+
+    return PLACEHOLDER.sub(to_route, spec_path), var_of
 
 
 def _step_path(expr: str) -> str:
