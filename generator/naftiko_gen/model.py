@@ -221,6 +221,7 @@ class Input:
     pattern: str | None = None
     implied: bool = False  # added by naftiko-gen (not declared by the exposing side)
     route_var: str = ""  # aiohttp match_info key for path inputs
+    field: tuple[str, ...] = ()  # body inputs read from a nested field (`value: $.user.id`)
 
     def json_schema(self, *, description: bool = True) -> dict[str, Any]:
         """JSON Schema of this input (MCP inputSchema properties, OpenAPI parameters and bodies)."""
@@ -579,6 +580,11 @@ class Capability:
             elif isinstance(action, Flow):
                 found.extend(p for p in action.step_paths if p != "$")
         return tuple(dict.fromkeys(found))
+
+    @property
+    def uses_body_fields(self) -> bool:
+        """Some REST body input is read from a nested field of the JSON body."""
+        return bool(self.rest) and any(i.field for r in self.rest.routes for i in r.inputs)
 
     @property
     def uses_bind_files(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Capability, RestRoute
+from .model import Capability, Input, RestRoute
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -14,6 +14,20 @@ def _problem(description: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/problem+json": {"schema": PROBLEM_REF}},
     }
+
+
+def _body_schema(fields: list[Input]) -> dict[str, Any]:
+    """The JSON body's schema: one property per body input, nested for ``$.a.b`` fields."""
+    schema: dict[str, Any] = {"type": "object", "properties": {}}
+    for item in fields:
+        node = schema
+        for key in item.field[:-1]:
+            node = node["properties"].setdefault(key, {"type": "object", "properties": {}})
+        leaf = item.field[-1] if item.field else item.name
+        node["properties"][leaf] = item.json_schema()
+        if item.required:
+            node.setdefault("required", []).append(leaf)
+    return schema
 
 
 def _operation(route: RestRoute) -> dict[str, Any]:
@@ -42,19 +56,7 @@ def _operation(route: RestRoute) -> dict[str, Any]:
     if body_fields:
         op["requestBody"] = {
             "required": any(i.required for i in body_fields),
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {i.name: i.json_schema() for i in body_fields},
-                        **(
-                            {"required": [i.name for i in body_fields if i.required]}
-                            if any(i.required for i in body_fields)
-                            else {}
-                        ),
-                    }
-                }
-            },
+            "content": {"application/json": {"schema": _body_schema(body_fields)}},
         }
     elif route.accepts_body:
         op["requestBody"] = {

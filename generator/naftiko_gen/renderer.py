@@ -216,6 +216,8 @@ def input_kwargs(item: Input) -> str:
         out += f", pattern={py(item.pattern)}"
     if item.route_var:
         out += f", route_var={py(item.route_var)}"
+    if item.field:
+        out += f", field={py(item.field)}"
     return out
 
 

@@ -8,6 +8,7 @@ documented in README.md and reported where the official engine would behave diff
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,6 +58,7 @@ AUTH_ALIASES = {"apiKey": "apikey", "api_key": "apikey", "api-key": "apikey", "b
 # `type: header` / `type: query` in catalog specs mean an API key sent there.
 BODY_CONTENT_TYPES = {
     "text": "text/plain; charset=utf-8",
+    "yaml": "application/yaml",
     "xml": "application/xml",
     "sparql": "application/sparql-query",
 }
@@ -699,12 +701,30 @@ class Resolver:
     def _body(self, raw: Any, path: Pointer) -> Body | None:
         """Parse a consumed ``body``; its templates are resolved later, per call."""
         if isinstance(raw, str):
+            as_json = _json_text(raw)
+            if as_json is not None:
+                self.report.warning(
+                    "this text body is JSON: it is sent as a JSON template (placeholder values "
+                    "are JSON-escaped, so a quote in an input cannot break the document)",
+                    path,
+                )
+                return Body(kind="json", template=as_json)
             return Body(kind="text", template=raw, content_type="text/plain; charset=utf-8")
         if not isinstance(raw, dict):
             self.report.error("body must be a string or a mapping with 'type' and 'data'", path)
             return None
         kind = str(raw.get("type", "json"))
         data = raw.get("data")
+        if kind == "json" and isinstance(data, str):
+            as_json = _json_text(data)
+            if as_json is None:
+                self.report.error(
+                    "a json body's 'data' string is not JSON (placeholders may stand only "
+                    'inside strings, e.g. "{{id}}")',
+                    (*path, "data"),
+                )
+                return None
+            return Body(kind="json", template=as_json)
         if kind == "json":
             return Body(kind="json", template=data)
         if kind in BODY_CONTENT_TYPES:
@@ -1535,10 +1555,26 @@ class Resolver:
         if location == "path" and name not in var_of:
             self.report.error(f"path input {name!r} does not appear in the resource path", path)
             return
+        field_path: tuple[str, ...] = ()
         if "value" in raw:
-            self.report.unsupported(
-                "static 'value' on exposed inputs (set it in 'with' instead)", (*path, "value")
+            value = raw["value"]
+            selector = (
+                re.fullmatch(r"\$((?:\.[A-Za-z0-9_-]+)+)", value)
+                if isinstance(value, str)
+                else None
             )
+            if location == "body" and selector:
+                # `value: $.user.id`: the input is that field of the JSON body.
+                field_path = tuple(selector.group(1).split(".")[1:])
+            elif location == "body" and isinstance(value, str) and value.startswith("$"):
+                self.report.unsupported(
+                    f"JSONPath {value!r} on an exposed input (only $.field.subfield paths)",
+                    (*path, "value"),
+                )
+            else:
+                self.report.unsupported(
+                    "static 'value' on exposed inputs (set it in 'with' instead)", (*path, "value")
+                )
         surface.inputs[name] = Input(
             name=name,
             location=location,
@@ -1547,6 +1583,7 @@ class Resolver:
             description=_text(raw.get("description")),
             pattern=raw.get("pattern") if isinstance(raw.get("pattern"), str) else None,
             route_var=var_of.get(name, ""),
+            field=field_path,
         )
         if raw.get("pattern"):
             try:
@@ -1836,6 +1873,37 @@ class Resolver:
             idempotent=bool(hints.get("idempotent", False)),
             open_world=bool(hints.get("openWorld", True)),
         )
+
+
+def _json_text(text: str) -> Any:
+    """A text body that is a JSON document once its placeholders are set aside: that document,
+    its string leaves keeping their placeholders. None when it is not JSON."""
+    if not text.strip().startswith(("{", "[")):
+        return None
+    held: dict[str, str] = {}
+
+    def hold(match: re.Match[str]) -> str:
+        token = f"@@naftiko-placeholder-{len(held)}@@"
+        held[token] = match.group(0)
+        return token
+
+    try:
+        document = json.loads(TEMPLATE.sub(hold, text))
+    except ValueError:
+        return None
+
+    def restore(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {restore(k): restore(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [restore(v) for v in node]
+        if isinstance(node, str):
+            for token, placeholder in held.items():
+                node = node.replace(token, placeholder)
+        return node
+
+    restored = restore(document)
+    return restored if all(t not in json.dumps(restored) for t in held) else None
 
 
 def _route_path(spec_path: str) -> tuple[str, dict[str, str]]:

@@ -96,7 +96,11 @@ def _request(
         elif item.location == "header":
             headers[item.name] = _text(value)
         else:
-            body = {**(body or {}), item.name: value}
+            body = body or {}
+            node = body
+            for key in item.field[:-1]:
+                node = node.setdefault(key, {})
+            node[item.field[-1] if item.field else item.name] = value
     return path, query, headers, body
 
 

@@ -1,0 +1,153 @@
+"""Catalog-dialect leniency, end to end through a generated package: nested body fields
+(`value: $.user.id`), server variables in baseUri read from settings, an API key sent as a
+cookie, operation-level paths and path parameters appended to the resource path."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from naftiko_gen.pipeline import analyse, generate
+from naftiko_gen.writer import write_tree
+
+SPEC = """\
+naftiko: 1.0.0-alpha2
+binds:
+- namespace: env
+  keys: {KEY: DIALECT_KEY}
+capability:
+  consumes:
+  - type: http
+    namespace: users
+    baseUri: 'http://{host}:{port}/api'
+    authentication: {type: apikey, key: session, value: '{{KEY}}', placement: cookie}
+    resources:
+    - name: users
+      path: /users
+      operations:
+      - name: create
+        method: POST
+        body: '{"id":"{{userId}}","name":"{{userName}}"}'
+      - name: one
+        method: GET
+        inputParameters: [{name: userId, in: path}]
+      - name: groups
+        method: GET
+        path: /users/{userId}/groups
+        inputParameters: [{name: userId, in: path}]
+  exposes:
+  - type: rest
+    port: 8080
+    namespace: dialect
+    resources:
+    - path: /users
+      operations:
+      - method: POST
+        name: create-user
+        call: users.create
+        inputParameters:
+        - {name: userId, in: body, type: string, description: Id, value: $.user.id, required: true}
+        - {name: userName, in: body, type: string, description: Name, value: $.user.name}
+      - method: GET
+        path: /{userId}
+        name: get-user
+        call: users.one
+      - method: GET
+        path: /{userId}/groups
+        name: get-groups
+        call: users.groups
+"""
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("dialect")
+    spec = root / "dialect-check.yaml"
+    spec.write_text(textwrap.dedent(SPEC))
+    analysis = analyse(spec)
+    assert analysis.ok and analysis.capability is not None, [
+        d.format() for d in analysis.diagnostics
+    ]
+    write_tree(root / "out", generate(analysis.capability))
+    sys.path.insert(0, str(root / "out"))
+    try:
+        yield analysis.capability.package
+    finally:
+        sys.path.remove(str(root / "out"))
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+    seen: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "body": await request.text(),
+                "cookie": request.headers.get("Cookie", ""),
+            }
+        )
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield seen, server.port or 0
+    await server.close()
+
+
+async def test_dialect_requests_reach_the_upstream_as_meant(
+    package: str, upstream: tuple[list[dict[str, Any]], int]
+) -> None:
+    seen, port = upstream
+    settings_mod = importlib.import_module(f"{package}.settings")
+    client_mod = importlib.import_module(f"{package}.client")
+    rest = importlib.import_module(f"{package}.rest")
+    env = {"USERS_HOST": "127.0.0.1", "USERS_PORT": str(port), "DIALECT_KEY": "k-1"}
+    settings = settings_mod.load_settings(env)
+    upstream_client = client_mod.UpstreamClient(settings)
+    await upstream_client.start()
+    client = TestClient(TestServer(rest.create_app(settings, upstream_client)))
+    await client.start_server()
+    try:
+        created = await client.post(
+            "/users", json={"user": {"id": "u-7", "name": 'Ann "A"'}, "other": 1}
+        )
+        assert created.status == 200, await created.text()
+        missing = await client.post("/users", json={"user": {"name": "no id"}})
+        assert missing.status == 400
+        assert "userId" in (await missing.json())["detail"]
+        assert (await client.get("/users/u-7")).status == 200
+        assert (await client.get("/users/u-7/groups")).status == 200
+    finally:
+        await client.close()
+        await upstream_client.close()
+    assert [(s["method"], s["path"]) for s in seen] == [
+        ("POST", "/api/users"),
+        ("GET", "/api/users/u-7"),
+        ("GET", "/api/users/u-7/groups"),
+    ]
+    assert json.loads(seen[0]["body"]) == {"id": "u-7", "name": 'Ann "A"'}
+    assert all(s["cookie"] == "session=k-1" for s in seen)
+
+
+def test_server_variables_are_required_settings(package: str) -> None:
+    settings_mod = importlib.import_module(f"{package}.settings")
+    with pytest.raises(settings_mod.ConfigError, match="USERS_HOST"):
+        settings_mod.load_settings({"USERS_PORT": "1", "DIALECT_KEY": ""})
+    # The whole URL can be given instead... (the variables are still read: see README)
+    loaded = settings_mod.load_settings(
+        {"USERS_HOST": "h", "USERS_PORT": "1", "DIALECT_KEY": "", "USERS_BASE_URL": "http://x:2/v"}
+    )
+    assert loaded.upstreams["users"].base_url == "http://x:2/v"
