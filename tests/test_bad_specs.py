@@ -104,7 +104,6 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
             10,
             "does not match",
         ),
-        ("    - path: /items/{id}", "    - path: /items", 27, "needs path parameter 'id'"),
     ],
 )
 def test_error_class(tmp_path: Path, old: str, new: str, line: int, fragment: str) -> None:
@@ -215,3 +214,15 @@ def test_seed_deviations_are_exactly_three_families() -> None:
     }
     assert families == {"consumed-param-extras", "rest-description", "object-without-properties"}
     assert not any(d.level == "error" for d in analysis.diagnostics)
+
+
+def test_rest_without_the_path_parameter_takes_it_as_query(tmp_path: Path) -> None:
+    """The Naftiko sandboxes expose GET /get-app for an upstream /apps/{app-id}: the REST caller
+    gives it as a query parameter (a warning says so)."""
+    analysis = _check(tmp_path, BASE.replace("    - path: /items/{id}", "    - path: /items"))
+    assert analysis.ok, [d.format() for d in analysis.diagnostics]
+    route = analysis.capability.rest.routes[0]
+    assert [(i.name, i.location, i.required) for i in route.inputs if i.name == "id"] == [
+        ("id", "query", True)
+    ]
+    assert any("implied query parameter" in d.message for d in analysis.diagnostics)

@@ -301,3 +301,67 @@ def test_catalog_paths_server_variables_and_key_placements(tmp_path: Path) -> No
         in warnings
     )
     assert "appended as its last segment" in warnings and "operation-level 'path'" in warnings
+
+
+def test_imported_consumes_with_alias_and_located_errors(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "api.yml").write_text(
+        textwrap.dedent(
+            """\
+            naftiko: 1.0.0-alpha2
+            consumes:
+            - namespace: other
+              type: http
+              baseUri: http://o.test
+              resources: [{name: o, path: /o, operations: [{name: o, method: GET}]}]
+            - namespace: weather
+              type: http
+              baseUri: http://w.test
+              resources:
+              - {name: f, path: '/forecast/{{city}}', operations: [{name: forecast, method: GET}]}
+            """
+        )
+    )
+    cap, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          consumes:
+          - {import: weather, location: ./shared/api.yml, as: wx}
+          exposes:
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - {name: forecast, description: f, call: wx.forecast}
+        """,
+    )
+    (upstream,) = cap.upstreams
+    assert (upstream.namespace, upstream.base_url) == ("wx", "http://w.test")
+    assert upstream.operations[0].path == "/forecast/{city}"
+    # Warnings about the imported entry name the imported file and its line.
+    implied = [d for d in diagnostics if "implied" in d.message]
+    assert implied and implied[0].file.endswith("spec.yaml")
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        HEAD
+        + textwrap.dedent(
+            """\
+            capability:
+              consumes:
+              - {import: weather, location: ./shared/nope.yml}
+              - {import: missing, location: ./shared/api.yml}
+              exposes:
+              - {type: mcp, port: 9000, namespace: m, tools: [{name: t, description: t, call: wx.x}]}
+            """
+        )
+    )
+    errors = [d for d in analyse(broken).diagnostics if d.level == "error"]
+    messages = [(Path(d.file).name, d.line, d.message) for d in errors]
+    assert ("nope.yml", 1, "file not found") in messages, messages
+    assert any(
+        line == 11 and "has no consumes namespace 'missing' (it has: other, weather)" in m
+        for _, line, m in messages
+    ), messages

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import __version__
 from .diagnostics import Pointer, Report
+from .loader import load_spec
 from .model import (
     JSON_TYPES,
     Action,
@@ -47,6 +48,7 @@ from .model import (
     calls_of,
 )
 from .naming import Namer, constant, env_name, identifier, package_name
+from .validation import validate_schema
 
 RESERVED_REST_PREFIX = "/_adapter"
 GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
@@ -127,6 +129,7 @@ class Resolver:
         self.bind_namespaces: set[str] = set()
         self.upstreams: dict[str, Upstream] = {}
         self.raw_formats: dict[str, str] = {}  # operation key -> outputRawFormat
+        self.import_depth = 0  # nesting of imported consumes files being resolved
         # (adapter namespace, operation or tool name) -> how to call it, for skills' `from`.
         self.exposed_actions: dict[tuple[str, str], str] = {}
 
@@ -416,10 +419,7 @@ class Resolver:
     # ------------------------------------------------------------------ consumes
     def _consumes(self, entry: dict[str, Any], path: Pointer) -> Upstream | None:
         if "location" in entry or "import" in entry:
-            self.report.unsupported(
-                "imported consumes ('location'/'import'); inline the consumes entry", path
-            )
-            return None
+            return self._imported_consumes(entry, path)
         if entry.get("type", "http") != "http":
             self.report.error(
                 f"consumes type {entry.get('type')!r} is unknown; use 'http'", (*path, "type")
@@ -534,6 +534,73 @@ class Resolver:
             return "{{" + env + "}}"
 
         return re.sub(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_.-]*)\}(?!\})", setting, base_url)
+
+    def _imported_consumes(self, entry: dict[str, Any], path: Pointer) -> Upstream | None:
+        """``{import: ns, location: ./shared/x.yaml, as: alias}``: the consumes entry of namespace
+        ``ns`` in that file (a shared consumes file or another capability), under ``alias``.
+        Diagnostics about the imported entry name the imported file and its lines."""
+        name, location = entry.get("import"), entry.get("location")
+        if not isinstance(name, str) or not isinstance(location, str):
+            self.report.error(
+                "an imported consumes entry needs 'import' (the namespace) and 'location' (the file)",
+                path,
+            )
+            return None
+        if self.import_depth >= 4:
+            self.report.error("imports nest too deeply (an import cycle?)", (*path, "location"))
+            return None
+        relative = location[len("file://") :] if location.startswith("file://") else location
+        file = (
+            self.spec_path.parent / relative.lstrip("/")
+            if relative.startswith("/./")
+            else self.spec_path.parent / relative
+        )
+        loaded = load_spec(file)
+        if not loaded.report.errors:
+            validate_schema(loaded.data, loaded.report, strict=False)
+        if loaded.report.errors:
+            self.report.items.extend(loaded.report.items)
+            self.report.error(
+                f"cannot import consumes from {location!r} (see the errors above)",
+                (*path, "location"),
+            )
+            return None
+        data = loaded.data
+        candidates = data.get("consumes")
+        if candidates is None and isinstance(data.get("capability"), dict):
+            candidates = data["capability"].get("consumes")
+            prefix: Pointer = ("capability", "consumes")
+        else:
+            prefix = ("consumes",)
+        found = [
+            (i, c)
+            for i, c in enumerate(candidates or [])
+            if isinstance(c, dict) and c.get("namespace") == name
+        ]
+        if not found:
+            known = ", ".join(
+                sorted(str(c.get("namespace")) for c in candidates or [] if isinstance(c, dict))
+            )
+            self.report.error(
+                f"{location!r} has no consumes namespace {name!r} (it has: {known or 'none'})",
+                (*path, "import"),
+            )
+            return None
+        index, imported = found[0]
+        alias = entry.get("as") if isinstance(entry.get("as"), str) else name
+        imported = {**imported, "namespace": alias}
+        if entry.get("description"):
+            imported["description"] = entry["description"]
+        main, self.report = self.report, loaded.report
+        self.import_depth += 1
+        try:
+            loaded.report.items = []
+            upstream = self._consumes(imported, (*prefix, index))
+        finally:
+            self.import_depth -= 1
+            self.report = main
+        main.items.extend(loaded.report.items)
+        return upstream
 
     def _base_url_template(self, base_url: str, path: Pointer) -> Source:
         """``{{VAR}}`` placeholders in baseUri: deployment configuration read at start-up."""
@@ -1049,13 +1116,6 @@ class Resolver:
                 continue
             if surface.kind == "resource" and not param.required:
                 continue  # nothing can fill it; an optional parameter is simply not sent
-            if surface.kind == "rest" and param.location == "path":
-                self.report.error(
-                    f"{operation.key} needs path parameter {param.name!r}, but this operation has no input for it; "
-                    f"add {{{param.name}}} to the exposed path or set it in 'with'",
-                    path,
-                )
-                continue
             surface.add_implied(
                 self.report,
                 param.name,
