@@ -365,3 +365,49 @@ def test_imported_consumes_with_alias_and_located_errors(tmp_path: Path) -> None
         line == 11 and "has no consumes namespace 'missing' (it has: other, weather)" in m
         for _, line, m in messages
     ), messages
+
+
+def test_rest_location_references_and_document_bodies(tmp_path: Path) -> None:
+    cap, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          consumes:
+          - type: http
+            namespace: api
+            baseUri: http://x.test
+            resources:
+            - name: c
+              path: /connections/{id}
+              operations:
+              - {name: get, method: GET, inputParameters: [{name: id, in: path}, {name: X-Version, in: header}]}
+            - name: d
+              path: /definitions
+              operations:
+              - {name: put-def, method: POST, body: {type: yaml, data: {definition: '{{tools.definition}}'}}}
+              - {name: raw, method: POST, body: {type: json, data: '{{tools.payload}}'}}
+          exposes:
+          - type: rest
+            port: 8080
+            namespace: r
+            resources:
+            - path: /connections
+              operations:
+              - method: GET
+                call: api.get
+                with: {X-Version: rest.header.x-version, id: rest.path.id}
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - {name: put-def, description: p, call: api.put-def, inputParameters: [{name: definition, type: string, description: d}]}
+            - {name: raw, description: r, call: api.raw, inputParameters: [{name: payload, type: object, description: p}]}
+        """,
+    )
+    route = cap.rest.routes[0]
+    assert route.spec_path == "/connections/{id}"  # rest.path.id: the item below /connections
+    assert {(i.name, i.location) for i in route.inputs} == {("id", "path"), ("x-version", "header")}
+    put_def, raw = (t.call for t in cap.mcp.tools)
+    assert put_def.body.kind == "json" and put_def.body.content_type == "application/yaml"
+    assert raw.body.kind == "json" and raw.body.template.kind == "input"  # the whole document
+    assert any("names a path parameter the path lacks" in d.message for d in diagnostics)

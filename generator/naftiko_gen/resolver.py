@@ -782,18 +782,13 @@ class Resolver:
             return None
         kind = str(raw.get("type", "json"))
         data = raw.get("data")
-        if kind == "json" and isinstance(data, str):
-            as_json = _json_text(data)
-            if as_json is None:
-                self.report.error(
-                    "a json body's 'data' string is not JSON (placeholders may stand only "
-                    'inside strings, e.g. "{{id}}")',
-                    (*path, "data"),
-                )
-                return None
-            return Body(kind="json", template=as_json)
+        if kind == "json" and isinstance(data, str) and _json_text(data) is not None:
+            return Body(kind="json", template=_json_text(data))  # a JSON document as text
         if kind == "json":
             return Body(kind="json", template=data)
+        if kind == "yaml" and isinstance(data, dict | list):
+            # YAML is a superset of JSON: the mapping is sent as its JSON form, typed as YAML.
+            return Body(kind="json", template=data, content_type=BODY_CONTENT_TYPES["yaml"])
         if kind in BODY_CONTENT_TYPES:
             if not isinstance(data, str):
                 self.report.error(f"a {kind} body needs a string 'data'", (*path, "data"))
@@ -995,6 +990,16 @@ class Resolver:
         name = self._input_reference(value, surface) if "." in value else None
         if name is not None:
             if name in surface.inputs:
+                return Source(kind="input", value=name)
+            where = value.split(".")
+            if (
+                surface.kind == "rest"
+                and len(where) == 3
+                and where[1] in ("query", "header", "headers", "body")
+            ):
+                # `rest.header.x-version`: the author says where the input comes from.
+                location = "header" if where[1] == "headers" else where[1]
+                surface.add_implied(self.report, name, location, "string", False, "")
                 return Source(kind="input", value=name)
             self.report.error(
                 f"{value!r} refers to input {name!r}, which this {'tool' if surface.kind == 'mcp' else 'operation'} "
@@ -1538,6 +1543,20 @@ class Resolver:
                         f"operation-level 'path' is not part of the format; served at {spec_path!r}",
                         (*o_path, "path"),
                     )
+                with_map = op.get("with") if isinstance(op.get("with"), dict) else {}
+                for value in with_map.values():
+                    wanted = (
+                        re.fullmatch(r"[A-Za-z0-9_-]+\.path\.([A-Za-z0-9_-]+)", value)
+                        if isinstance(value, str)
+                        else None
+                    )
+                    if wanted and "{" + wanted.group(1) not in spec_path.replace("{{", "{"):
+                        # `rest.path.connectionId` under /v1/connections: the item below it.
+                        spec_path = spec_path.rstrip("/") + "/{" + wanted.group(1) + "}"
+                        self.report.warning(
+                            f"{value!r} names a path parameter the path lacks; served at {spec_path!r}",
+                            (*o_path, "with"),
+                        )
                 route_path, var_of = _route_path(spec_path)
                 method = str(op.get("method", "GET")).upper()
                 key = (route_path, method)
