@@ -43,6 +43,15 @@ capability:
         method: GET
         path: /users/{userId}/groups
         inputParameters: [{name: userId, in: path}]
+    - name: media
+      path: /media
+      operations:
+      - name: upload
+        method: POST
+        body: {type: multipart, data: {prompt: '{{prompt}}', seed: '{{seed}}'}}
+      - name: put-raw
+        method: PUT
+        body: {type: binary, data: {content: '{{content}}'}}
   exposes:
   - type: rest
     port: 8080
@@ -64,6 +73,19 @@ capability:
         path: /{userId}/groups
         name: get-groups
         call: users.groups
+    - path: /media
+      operations:
+      - method: POST
+        name: upload
+        call: users.upload
+        inputParameters:
+        - {name: prompt, in: body, type: string, description: Prompt}
+        - {name: seed, in: body, type: integer, description: Seed}
+      - method: PUT
+        name: put-raw
+        call: users.put-raw
+        inputParameters:
+        - {name: content, in: body, type: string, description: Content}
 """
 
 
@@ -89,12 +111,16 @@ async def upstream() -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     seen: list[dict[str, Any]] = []
 
     async def handle(request: web.Request) -> web.Response:
+        multipart = request.content_type.startswith("multipart/")
+        form = {k: str(v) for k, v in (await request.post()).items()} if multipart else None
         seen.append(
             {
                 "method": request.method,
                 "path": request.path,
-                "body": await request.text(),
+                "body": "" if multipart else await request.text(),
                 "cookie": request.headers.get("Cookie", ""),
+                "type": request.content_type,
+                "form": form,
             }
         )
         return web.json_response({"ok": True})
@@ -130,6 +156,9 @@ async def test_dialect_requests_reach_the_upstream_as_meant(
         assert "userId" in (await missing.json())["detail"]
         assert (await client.get("/users/u-7")).status == 200
         assert (await client.get("/users/u-7/groups")).status == 200
+        uploaded = await client.post("/media", json={"prompt": 'a "cat"\r\n--x', "seed": 7})
+        assert uploaded.status == 200, await uploaded.text()
+        assert (await client.put("/media", json={"content": "raw bytes é"})).status == 200
     finally:
         await client.close()
         await upstream_client.close()
@@ -137,7 +166,13 @@ async def test_dialect_requests_reach_the_upstream_as_meant(
         ("POST", "/api/users"),
         ("GET", "/api/users/u-7"),
         ("GET", "/api/users/u-7/groups"),
+        ("POST", "/api/media"),
+        ("PUT", "/api/media"),
     ]
+    # multipart/form-data written by aiohttp: the fields survive quotes, CR/LF and boundaries.
+    assert seen[3]["type"] == "multipart/form-data"
+    assert seen[3]["form"] == {"prompt": 'a "cat"\r\n--x', "seed": "7"}
+    assert (seen[4]["type"], seen[4]["body"]) == ("application/octet-stream", "raw bytes é")
     assert json.loads(seen[0]["body"]) == {"id": "u-7", "name": 'Ann "A"'}
     assert all(s["cookie"] == "session=k-1" for s in seen)
 

@@ -105,10 +105,11 @@ class Body:
     ``params``: a JSON object of the operation's ``in: body`` parameters.
     ``json``: a JSON document whose string leaves may be templates (``template``).
     ``form``: form-urlencoded fields (``fields``), each a Source.
+    ``multipart``: multipart/form-data text parts (``fields``), each a Source.
     ``text``: a string template sent with ``content_type``.
     """
 
-    kind: Literal["passthrough", "params", "json", "form", "text"]
+    kind: Literal["passthrough", "params", "json", "form", "multipart", "text"]
     template: Any = None
     fields: tuple[tuple[str, Source], ...] = ()
     text: Source | None = None
@@ -693,7 +694,7 @@ class Capability:
         for call in self.calls:
             if any(has(s) for _, s in call.args) or any(has(s) for _, s in call.extra_query):
                 return True
-            if call.body and call.body.kind in ("json", "form", "text"):
+            if call.body and call.body.kind in ("json", "form", "multipart", "text"):
                 return True
         for upstream in self.upstreams:
             if upstream.auth and any(has(s) for s in upstream.auth.sources):

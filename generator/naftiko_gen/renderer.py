@@ -131,7 +131,7 @@ def _body_expr(body: Body) -> str:
         args.append(f"content_type={py(body.content_type)}")
     if body.kind == "json":
         args.append(f"template={_template_expr(body.template)}")
-    elif body.kind == "form":
+    elif body.kind in ("form", "multipart"):
         args.append("template={" + ", ".join(f"{py(k)}: {source(s)}" for k, s in body.fields) + "}")
     elif body.kind == "text":
         args.append(f"template={source(body.text)}")

@@ -808,8 +808,49 @@ class Resolver:
             return Body(
                 kind="form", template=data, content_type="application/x-www-form-urlencoded"
             )
+        if kind in ("multipartForm", "multipart", "multipart/form-data"):
+            return self._multipart(data, path)
+        if kind in ("binary", "octet-stream", "application/octet-stream"):
+            if isinstance(data, dict) and len(data) == 1:
+                ((field_name, data),) = data.items()
+                self.report.warning(
+                    f"a {kind} body with one field: the value of {field_name!r} is sent as the raw body",
+                    (*path, "data"),
+                )
+            if not isinstance(data, str):
+                self.report.error(
+                    f"a {kind} body needs 'data': a string (or one field) holding the content",
+                    (*path, "data"),
+                )
+                return None
+            return Body(kind="text", template=data, content_type="application/octet-stream")
         self.report.unsupported(f"request body type {kind!r}", (*path, "type"))
         return None
+
+    def _multipart(self, data: Any, path: Pointer) -> Body | None:
+        """multipart/form-data: the official list of parts, or a mapping of field -> value."""
+        if isinstance(data, list):
+            fields: dict[str, Any] = {}
+            for i, part in enumerate(data):
+                if not isinstance(part, dict) or not isinstance(part.get("name"), str):
+                    self.report.error(
+                        "a multipart part needs a 'name' and a 'value'", (*path, "data", i)
+                    )
+                    return None
+                if "filename" in part or "contentType" in part:
+                    self.report.unsupported(
+                        "multipart file parts ('filename', 'contentType')", (*path, "data", i)
+                    )
+                    return None
+                fields[part["name"]] = part.get("value")
+            data = fields
+        if not isinstance(data, dict):
+            self.report.error(
+                "a multipart body's 'data' must be a list of parts or a mapping of field names to values",
+                (*path, "data"),
+            )
+            return None
+        return Body(kind="multipart", template=data, content_type="multipart/form-data")
 
     def _auth(self, raw: Any, path: Pointer) -> Auth | None:
         if not isinstance(raw, dict):
@@ -1398,6 +1439,12 @@ class Resolver:
                 return replace(
                     declared, template=self._json_template(declared.template, path, surface)
                 )
+            if declared.kind == "multipart":
+                parts = tuple(
+                    (str(k), self._template(v, path, inputs=surface))
+                    for k, v in (declared.template or {}).items()
+                )
+                return Body(kind="multipart", fields=parts, content_type=declared.content_type)
             if declared.kind == "form":
                 data = declared.template
                 if isinstance(data, str):
