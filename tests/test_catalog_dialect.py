@@ -73,6 +73,8 @@ capability:
         path: /{userId}/groups
         name: get-groups
         call: users.groups
+    - path: /proxy/{{rest}}
+      forward: {targetNamespace: users, trustedHeaders: [X-Trace-Id]}
     - path: /media
       operations:
       - method: POST
@@ -116,11 +118,15 @@ async def upstream() -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
         seen.append(
             {
                 "method": request.method,
-                "path": request.path,
+                "path": request.raw_path.split("?", 1)[0],
                 "body": "" if multipart else await request.text(),
                 "cookie": request.headers.get("Cookie", ""),
                 "type": request.content_type,
                 "form": form,
+                "query": dict(request.query),
+                "trace": request.headers.get("X-Trace-Id"),
+                "other": request.headers.get("X-Other"),
+                "authorization": request.headers.get("Authorization"),
             }
         )
         return web.json_response({"ok": True})
@@ -159,6 +165,17 @@ async def test_dialect_requests_reach_the_upstream_as_meant(
         uploaded = await client.post("/media", json={"prompt": 'a "cat"\r\n--x', "seed": 7})
         assert uploaded.status == 200, await uploaded.text()
         assert (await client.put("/media", json={"content": "raw bytes é"})).status == 200
+        proxied = await client.patch(
+            "/proxy/users/u%2F7/x?a=1&a=2",
+            data=b"<xml/>",
+            headers={
+                "Content-Type": "application/xml",
+                "X-Trace-Id": "t-1",
+                "X-Other": "no",
+                "Authorization": "Bearer caller",
+            },
+        )
+        assert proxied.status == 200, await proxied.text()
     finally:
         await client.close()
         await upstream_client.close()
@@ -168,7 +185,16 @@ async def test_dialect_requests_reach_the_upstream_as_meant(
         ("GET", "/api/users/u-7/groups"),
         ("POST", "/api/media"),
         ("PUT", "/api/media"),
+        ("PATCH", "/api/users/u%2F7/x"),
     ]
+    forwarded = seen[5]
+    assert (forwarded["body"], forwarded["type"]) == ("<xml/>", "application/xml")
+    assert (forwarded["trace"], forwarded["other"], forwarded["authorization"]) == (
+        "t-1",
+        None,
+        None,
+    )
+    assert forwarded["cookie"] == "session=k-1"  # the API's own credential, not the caller's
     # multipart/form-data written by aiohttp: the fields survive quotes, CR/LF and boundaries.
     assert seen[3]["type"] == "multipart/form-data"
     assert seen[3]["form"] == {"prompt": 'a "cat"\r\n--x', "seed": "7"}

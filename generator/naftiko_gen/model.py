@@ -369,12 +369,24 @@ class RestRoute:
 
 
 @dataclass(frozen=True)
+class Forward:
+    """A proxied REST prefix (``forward``): every method and path below it goes to ``namespace``."""
+
+    prefix: str  # e.g. /forward; requests to /forward/<rest> go to <base URL>/<rest>
+    spec_path: str
+    namespace: str
+    trusted_headers: tuple[str, ...]  # caller headers passed on (never credentials or cookies)
+    description: str
+
+
+@dataclass(frozen=True)
 class RestAdapter:
     namespace: str
     port: int
     address: str
     description: str
     routes: tuple[RestRoute, ...]
+    forwards: tuple[Forward, ...] = ()
 
     @property
     def uses_mapped_output(self) -> bool:
@@ -642,6 +654,11 @@ class Capability:
         if not self.mcp:
             return ()
         return tuple(t.call for t in self.mcp.tools) + tuple(r.call for r in self.mcp.resources)
+
+    @property
+    def rest_uses_operations(self) -> bool:
+        """Some REST route calls a consumed operation (not only mocks and forwards)."""
+        return any(calls_of(a) for a in self.rest_actions)
 
     @property
     def client_imports_rest(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Capability, Input, RestRoute
+from .model import Capability, Forward, Input, RestRoute
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -14,6 +14,38 @@ def _problem(description: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/problem+json": {"schema": PROBLEM_REF}},
     }
+
+
+def _forward_item(forward: Forward) -> dict[str, Any]:
+    """A proxied prefix: every method, any path below it, bodies of any type."""
+    description = (forward.description + "\n\n" if forward.description else "") + (
+        f"Proxied to the {forward.namespace} API as received (path, query, body); its credentials "
+        "are added, callers' Authorization and Cookie headers are never passed on."
+    )
+    item: dict[str, Any] = {
+        "parameters": [
+            {
+                "name": "path",
+                "in": "path",
+                "required": True,
+                "description": "The rest of the path (may contain '/'; '.' and '..' segments are refused)",
+                "schema": {"type": "string"},
+            }
+        ]
+    }
+    for method in ("get", "post", "put", "patch", "delete"):
+        item[method] = {
+            "operationId": f"forward_{method}_{forward.prefix.strip('/').replace('/', '_')}",
+            "summary": f"Proxy to {forward.namespace}",
+            "description": description,
+            "responses": {
+                "default": {"description": "The upstream's status and body, passed through"},
+                "400": _problem("A path with '.' or '..' segments, or an unreadable body"),
+                "502": _problem("The upstream could not be reached or answered unusably"),
+                "504": _problem("The upstream did not answer in time"),
+            },
+        }
+    return item
 
 
 def _body_schema(fields: list[Input]) -> dict[str, Any]:
@@ -94,6 +126,8 @@ def openapi_document(cap: Capability) -> dict[str, Any]:
         "description": "OK",
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
+    for forward in cap.rest.forwards:
+        paths[forward.prefix + "/{path}"] = _forward_item(forward)
     paths["/_adapter/health"] = {
         "get": {
             "operationId": "_adapter_health",

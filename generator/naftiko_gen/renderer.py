@@ -37,6 +37,7 @@ from .model import (
 from .openapi import openapi_document
 from .samples import (
     flow_payloads,
+    forward_cases,
     mcp_cases,
     mcp_mock_cases,
     prompt_cases,
@@ -324,6 +325,7 @@ def render(cap: Capability) -> list[RenderedFile]:
         "rest_mock_cases": rest_mock_cases(cap),
         "mcp_mock_cases": mcp_mock_cases(cap),
         "rest_payloads": flow_payloads(cap, "rest"),
+        "forward_cases": forward_cases(cap),
         "mcp_payloads": flow_payloads(cap, "mcp"),
         "resource_cases": resource_cases(cap),
         "prompt_cases": prompt_cases(cap),

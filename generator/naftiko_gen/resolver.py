@@ -27,6 +27,7 @@ from .model import (
     CallStep,
     Capability,
     Flow,
+    Forward,
     Input,
     LookupStep,
     McpAdapter,
@@ -65,6 +66,18 @@ BODY_CONTENT_TYPES = {
     "sparql": "application/sparql-query",
 }
 METHODS_WITH_BODY = ("POST", "PUT", "PATCH")
+# Request headers a forward never passes upstream, whatever trustedHeaders says.
+FORWARD_NEVER = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+    }
+)
 
 
 def _text(value: Any) -> str:
@@ -304,6 +317,8 @@ class Resolver:
     def _upstream_used(
         self, upstream: Upstream, rest: RestAdapter | None, mcp: McpAdapter | None
     ) -> bool:
+        if rest is not None and any(f.namespace == upstream.namespace for f in rest.forwards):
+            return True
         return any(c.operation.namespace == upstream.namespace for c in _calls(rest, mcp))
 
     def _used_secrets(self, rest: RestAdapter | None, mcp: McpAdapter | None) -> set[str]:
@@ -1551,14 +1566,17 @@ class Resolver:
             )
         namespace = _text(exposes.get("namespace"))
         routes: list[RestRoute] = []
+        forwards: list[Forward] = []
         seen: dict[tuple[str, str], Pointer] = {}
         names = Namer()
         for r_index, resource in enumerate(exposes.get("resources") or []):
             r_path: Pointer = (*path, "resources", r_index)
-            if "forward" in resource:
-                self.report.unsupported("'forward' resources (proxying)", (*r_path, "forward"))
-                continue
             spec_path = _text(resource.get("path"))
+            if "forward" in resource:
+                forward = self._forward(resource, spec_path, r_path)
+                if forward is not None:
+                    forwards.append(forward)
+                continue
             if not spec_path.startswith("/"):
                 self.report.error(f"REST path {spec_path!r} must start with '/'", (*r_path, "path"))
                 continue
@@ -1654,7 +1672,7 @@ class Resolver:
                         or any(i.location == "body" for i in surface.inputs.values()),
                     )
                 )
-        if not routes and not self.report.errors:
+        if not routes and not forwards and not self.report.errors:
             self.report.error("the REST adapter has no operations", (*path, "resources"))
         return RestAdapter(
             namespace=namespace,
@@ -1662,6 +1680,65 @@ class Resolver:
             address=_text(exposes.get("address")) or "127.0.0.1",
             description=_text(exposes.get("description")),
             routes=tuple(routes),
+            forwards=tuple(forwards),
+        )
+
+    def _forward(self, resource: dict[str, Any], spec_path: str, path: Pointer) -> Forward | None:
+        """``forward: {targetNamespace, trustedHeaders}``: every request below the resource path
+        is proxied to that API (its credentials and shared parameters added)."""
+        raw = resource["forward"]
+        if resource.get("operations"):
+            self.report.unsupported(
+                "operations next to 'forward' on one resource", (*path, "operations")
+            )
+            return None
+        target = raw.get("targetNamespace") if isinstance(raw, dict) else None
+        if target not in self.upstreams:
+            known = ", ".join(sorted(self.upstreams)) or "none"
+            self.report.error(
+                f"forward targetNamespace {target!r} is not a consumed namespace (known: {known})",
+                (*path, "forward"),
+            )
+            return None
+        # `/forward/{{path}}`: the placeholder is the rest of the path; without one, everything below.
+        prefix = re.sub(r"/?(\{\{[^{}]*\}\}|\{[^{}]*\})$", "", spec_path).rstrip("/")
+        if "{" in prefix or not spec_path.startswith("/"):
+            self.report.error(
+                "a forward path is a fixed prefix, optionally ending in one placeholder for the rest "
+                "of the path (e.g. /proxy/{{path}})",
+                (*path, "path"),
+            )
+            return None
+        if (
+            prefix == RESERVED_REST_PREFIX
+            or prefix.startswith(RESERVED_REST_PREFIX + "/")
+            or not prefix
+        ):
+            self.report.error(
+                "a forward needs a prefix of its own (not '/', not under /_adapter/)",
+                (*path, "path"),
+            )
+            return None
+        trusted = raw.get("trustedHeaders") or []
+        if not isinstance(trusted, list) or not all(
+            isinstance(h, str) and re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", h) for h in trusted
+        ):
+            self.report.error("trustedHeaders must be a list of header names", (*path, "forward"))
+            return None
+        blocked = [h for h in trusted if h.lower() in FORWARD_NEVER]
+        if blocked:
+            self.report.error(
+                f"trustedHeaders may not pass {blocked[0]!r}: the adapter never forwards callers' "
+                "credentials, cookies or connection headers",
+                (*path, "forward"),
+            )
+            return None
+        return Forward(
+            prefix=prefix,
+            spec_path=spec_path,
+            namespace=target,
+            trusted_headers=tuple(trusted),
+            description=_text(resource.get("description")),
         )
 
     def _declare_rest_input(

@@ -277,3 +277,16 @@ def prompt_cases(cap: Capability) -> list[tuple[Any, ...]]:
         ]
         cases.append((prompt.name, arguments, texts))
     return cases
+
+
+def forward_cases(cap: Capability) -> list[tuple[Any, ...]]:
+    """(method, adapter path, query, upstream path) for every forwarded prefix."""
+    if cap.rest is None:
+        return []
+    cases = []
+    by_namespace = {u.namespace: u for u in cap.upstreams}
+    for i, forward in enumerate(cap.rest.forwards):
+        method = ("GET", "POST", "PUT", "DELETE")[i % 4]
+        base = by_namespace[forward.namespace].base_path.rstrip("/")
+        cases.append((method, forward.prefix + "/items/a%20b", {"q": "1"}, base + "/items/a%20b"))
+    return cases

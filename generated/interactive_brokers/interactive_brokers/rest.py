@@ -310,9 +310,13 @@ async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], A
 
 
 def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
+    return _passed_through(upstream)
+
+
+def _passed_through(upstream: UpstreamResponse) -> web.Response:
+    """The upstream status and bytes untouched, with the upstream content type."""
     if upstream.status in (204, 304):
         return web.Response(status=upstream.status)
-    # Pass-through: the upstream bytes untouched, with the upstream content type.
     headers = dict(upstream.headers)
     if upstream.content_type:
         headers["Content-Type"] = upstream.content_type

@@ -423,6 +423,34 @@ class UpstreamClient:
             headers["Content-Type"] = content_type
         return Prepared(operation.method, url, headers, query, data)
 
+    async def forward(
+        self,
+        namespace: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        data: bytes | None,
+        *,
+        request_id: str,
+    ) -> UpstreamResponse:
+        """Proxy one request (``forward``): the path, query and body as received, the API's
+        shared parameters and credentials added. Not retried: the method may not be safe to repeat.
+        """
+        upstream = self.settings.upstreams[namespace]
+        url = URL(upstream.base_url.rstrip("/") + path, encoded=True)
+        query = list(query)
+        headers = {"Accept": "application/json, */*;q=0.5", **headers}
+        for param, source in SHARED_PARAMS.get(namespace, ()):
+            value = _as_text(resolve(source, {}, self.settings.secrets))
+            if param.location == "query":
+                query.append((param.name, value))
+            else:
+                headers[param.name] = value
+        call = Call(operation=Operation(namespace, "forward", method, path))
+        await self._pace(namespace)
+        return await self._send_once(call, Prepared(method, url, headers, query, data), request_id)
+
     async def send(
         self, call: Call, inputs: Mapping[str, Any], *, request_id: str, raw_body: Any = None
     ) -> UpstreamResponse:

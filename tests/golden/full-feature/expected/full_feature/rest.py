@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from aiohttp import web
 from yarl import URL
@@ -187,6 +188,21 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ForwardRoute:
+    """A proxied prefix (``forward`` in the spec): any method and path below it is sent to the
+    consumed API as received, plus that API's credentials; only trusted headers pass."""
+
+    prefix: str
+    namespace: str
+    trusted_headers: tuple[str, ...] = ()
+
+
+FORWARDS: tuple[ForwardRoute, ...] = (
+    ForwardRoute("/archive-proxy", "archive", trusted_headers=("X-Trace-Id",)),
+)
+
+
 class BadRequest(Exception):
     """The caller's request is invalid; the message says which input and why."""
 
@@ -326,11 +342,15 @@ async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], A
 
 
 def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
+    if upstream.ok and upstream.status not in (204, 304) and route.call.shape is not None:
+        return web.json_response(shape_output(route.call.shape, upstream), status=upstream.status)
+    return _passed_through(upstream)
+
+
+def _passed_through(upstream: UpstreamResponse) -> web.Response:
+    """The upstream status and bytes untouched, with the upstream content type."""
     if upstream.status in (204, 304):
         return web.Response(status=upstream.status)
-    if upstream.ok and route.call.shape is not None:
-        return web.json_response(shape_output(route.call.shape, upstream), status=upstream.status)
-    # Pass-through: the upstream bytes untouched, with the upstream content type.
     headers = dict(upstream.headers)
     if upstream.content_type:
         headers["Content-Type"] = upstream.content_type
@@ -345,6 +365,43 @@ def _handler(route: Route) -> Handler:
         return _respond(route, upstream)
 
     handle.__name__ = route.name
+    return handle
+
+
+def _forward_handler(route: ForwardRoute) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        # The rest of the path as received (still percent-encoded), after the prefix.
+        tail = request.raw_path.split("?", 1)[0][len(route.prefix) :]
+        if any(unquote(segment) in (".", "..") for segment in tail.split("/")):
+            raise BadRequest("the path may not contain '.' or '..' segments")
+        try:
+            data = await request.read() if request.body_exists else b""
+        except (web.HTTPRequestEntityTooLarge, asyncio.CancelledError):
+            raise
+        except (
+            Exception
+        ):  # aiohttp's payload/decoding errors: a body we cannot read is the caller's
+            raise BadRequest(
+                "the request body cannot be read (bad Content-Encoding or framing)"
+            ) from None
+        headers = {
+            name: request.headers[name] for name in route.trusted_headers if name in request.headers
+        }
+        if data and request.headers.get("Content-Type"):
+            headers["Content-Type"] = request.headers["Content-Type"]
+        client = request.app[CLIENT]
+        upstream = await client.forward(
+            route.namespace,
+            request.method,
+            tail,
+            list(request.query.items()),
+            headers,
+            data or None,
+            request_id=REQUEST_ID.get(),
+        )
+        return _passed_through(upstream)
+
+    handle.__name__ = f"forward {route.prefix}"
     return handle
 
 
@@ -490,4 +547,6 @@ def create_app(settings: Settings, client: UpstreamClient) -> web.Application:
     app.router.add_get("/_adapter/openapi.json", openapi, allow_head=False)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, _handler(route))
+    for forward in FORWARDS:
+        app.router.add_route("*", forward.prefix + "/{tail:.*}", _forward_handler(forward))
     return app

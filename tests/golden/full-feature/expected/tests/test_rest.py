@@ -6,6 +6,7 @@ import json
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 from full_feature.client import UpstreamClient
 from full_feature.rest import create_app
@@ -60,6 +61,10 @@ CASES = [
         {"limit": "7", "tags": "a"},
     ),
     ("forecast", "GET", "/forecast/v1", {}, {}, None, "GET", "/forecast", {"city": "v1"}),
+]
+# Forwarded prefixes: (method, adapter path, query, upstream path)
+FORWARD_CASES = [
+    ("GET", "/archive-proxy/items/a%20b", {"q": "1"}, "/items/a%20b"),
 ]
 
 
@@ -119,6 +124,44 @@ async def test_unknown_path_is_problem_json(settings: Settings, upstream: FakeUp
         assert response.status == 404
         assert response.content_type == "application/problem+json"
         assert upstream.requests == []
+    finally:
+        await client.close()
+        await upstream_client.close()
+
+
+@pytest.mark.parametrize(("method", "path", "query", "up_path"), FORWARD_CASES)
+async def test_forward_proxies_method_path_query_and_body(
+    settings: Settings,
+    upstream: FakeUpstream,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    up_path: str,
+) -> None:
+    client, upstream_client = await _client(settings)
+    try:
+        caller_secrets = {"Authorization": "Bearer caller-token", "Cookie": "caller=private"}
+        response = await client.request(
+            method,
+            path,
+            params=query,
+            data=b"raw body",
+            headers={"Content-Type": "text/plain", **caller_secrets},
+        )
+        assert response.status == 200, await response.text()
+        sent = upstream.requests[0]
+        assert (sent.method, sent.path, sent.query) == (method, up_path, query)
+        assert sent.body == b"raw body"
+        assert "caller-token" not in sent.headers.get("Authorization", "")
+        assert "caller=private" not in sent.headers.get("Cookie", "")
+        # A '..' segment could climb out of the API's base path: refused before any request.
+        escape_url = URL(
+            str(client.make_url(path.rsplit("/", 2)[0])) + "/%2e%2e/admin", encoded=True
+        )
+        escape = await client.session.get(escape_url)  # sent as written, not normalised
+        assert escape.status == 400
+        assert escape.content_type == "application/problem+json"
+        assert len(upstream.requests) == 1
     finally:
         await client.close()
         await upstream_client.close()
