@@ -226,3 +226,11 @@ def test_rest_without_the_path_parameter_takes_it_as_query(tmp_path: Path) -> No
         ("id", "query", True)
     ]
     assert any("implied query parameter" in d.message for d in analysis.diagnostics)
+
+
+def test_jsonpath_the_generated_code_cannot_compile_is_a_located_error(tmp_path: Path) -> None:
+    text = BASE + "      outputParameters:\n      - {type: string, mapping: '$.items[0'}\n"
+    errors = _errors(_check(tmp_path, text))
+    assert any(
+        "JSONPath '$.items[0' is not understood" in m and line == 43 for line, m in errors
+    ), errors

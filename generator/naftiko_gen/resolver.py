@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, jsonpath
 from .diagnostics import Pointer, Report
 from .loader import load_spec
 from .model import (
@@ -762,6 +762,10 @@ class Resolver:
                     f"consumed output {item['name']!r} needs a JSONPath 'value' starting with '$'",
                     (*path, "outputParameters", i),
                 )
+            elif jsonpath.problem(selector):
+                self.report.error(
+                    jsonpath.problem(selector) or "", (*path, "outputParameters", i, "value")
+                )
             else:
                 outputs.append((item["name"], "$" if selector in ("$", "$.") else selector))
         base = (
@@ -1400,6 +1404,9 @@ class Resolver:
                 path,
             )
             return Source(kind="literal", value=None)
+        if jsonpath.problem(value):
+            self.report.error(jsonpath.problem(value) or "", path)
+            return Source(kind="literal", value=None)
         return Source(kind="step", value=value)
 
     def _flow_output(self, raw: Any, path: Pointer, mappings: list[tuple[str, Source]]) -> Output:
@@ -1545,6 +1552,8 @@ class Resolver:
                 self.report.error(
                     f"mapping {mapping!r} must be a JSONPath starting with '$'", (*path, "mapping")
                 )
+            elif jsonpath.problem(mapping):
+                self.report.error(jsonpath.problem(mapping) or "", (*path, "mapping"))
             else:
                 node["mapping"] = "$" if mapping in ("$", "$.") else mapping
         if kind == "object" and raw.get("properties"):
