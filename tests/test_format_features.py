@@ -411,3 +411,26 @@ def test_rest_location_references_and_document_bodies(tmp_path: Path) -> None:
     assert put_def.body.kind == "json" and put_def.body.content_type == "application/yaml"
     assert raw.body.kind == "json" and raw.body.template.kind == "input"  # the whole document
     assert any("names a path parameter the path lacks" in d.message for d in diagnostics)
+
+
+def test_parameter_without_in_named_in_the_path_is_the_path_parameter(tmp_path: Path) -> None:
+    cap, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          consumes:
+          - type: http
+            namespace: api
+            baseUri: http://x.test
+            resources:
+            - name: t
+              path: /targets
+              operations:
+              - {name: activate, method: POST, path: '/activate/{targetId}', inputParameters: [{name: targetId, type: string}]}
+          exposes:
+          - {type: mcp, port: 9000, namespace: m, tools: [{name: activate, description: a, call: api.activate}]}
+        """,
+    )
+    (param,) = cap.upstreams[0].operations[0].params
+    assert (param.name, param.location, param.required) == ("targetId", "path", True)
+    assert any("has no 'in'; it fills {targetId}" in d.message for d in diagnostics)

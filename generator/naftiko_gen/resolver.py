@@ -730,6 +730,16 @@ class Resolver:
                 )
             elif declared is None:
                 params[name] = UpstreamParam(name, "path", True, "string", "")
+            elif declared.location != "path" and not any(
+                isinstance(raw, dict) and raw.get("name") == name and "in" in raw
+                for raw in op.get("inputParameters") or []
+            ):
+                # No 'in' given and the name is a path placeholder: it is that placeholder.
+                params[name] = replace(declared, location="path", required=True)
+                self.report.warning(
+                    f"parameter {name!r} has no 'in'; it fills {{{name}}} in the path",
+                    (*path, "inputParameters"),
+                )
             elif declared.location != "path":
                 self.report.error(
                     f"{{{name}}} appears in the path but {name!r} is declared 'in: {declared.location}'",
