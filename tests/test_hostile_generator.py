@@ -1209,6 +1209,8 @@ def test_regression_keyboard_interrupt_during_the_swap_loses_the_output(
 # point of the write: deterministic, and the same signal path as a Ctrl-C.
 SIGNALLED_BUILD = textwrap.dedent("""
     import os, signal, sys
+    # A shell's background job inherits SIGINT ignored; a Ctrl-C at a terminal is not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sig, after = getattr(signal, sys.argv[1]), int(sys.argv[2])
     real_fsync, calls = os.fsync, [0]
     def fsync(fd):
