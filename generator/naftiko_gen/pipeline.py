@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,26 @@ class Analysis:
         return self.capability is not None and not any(d.level == "error" for d in self.diagnostics)
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the pipeline builds large, long-lived, acyclic data
+    (a big spec, its model, rendered text) that the collector would otherwise walk again and
+    again; refcounting still frees almost everything, the rest is collected after."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def analyse(path: str | Path, *, strict: bool = False) -> Analysis:
+    with _no_cyclic_gc():
+        return _analyse(path, strict=strict)
+
+
+def _analyse(path: str | Path, *, strict: bool) -> Analysis:
     loaded = load_spec(path)
     report = loaded.report
     capability = None
@@ -45,4 +67,5 @@ def analyse(path: str | Path, *, strict: bool = False) -> Analysis:
 
 
 def generate(capability: Capability) -> list[RenderedFile]:
-    return render(capability)
+    with _no_cyclic_gc():
+        return render(capability)
