@@ -349,17 +349,24 @@ def render(cap: Capability) -> list[RenderedFile]:
     texts: dict[int, str] = {}
     workers = _workers(len(jobs))
     _JOBS[:] = jobs
+    extra: list[RenderedFile] = []
     try:
         if workers > 1:
             with multiprocessing.get_context("fork").Pool(workers, _worker_start) as pool:
-                texts.update(pool.imap_unordered(_render_one, order, chunksize=1))
+                results = pool.imap_unordered(_render_one, order, chunksize=1)
+                extra = _openapi_file(cap)  # while the workers format
+                texts.update(results)
         else:
             texts.update(map(_render_one, order))
+            extra = _openapi_file(cap)
     finally:
         _JOBS.clear()
     files = [RenderedFile(PurePosixPath(jobs[i][1]), texts[i]) for i in range(len(jobs))]
-    if cap.rest:
-        document = openapi_document(cap)
-        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-        files.append(RenderedFile(PurePosixPath(cap.package, "openapi.json"), text))
-    return sorted(files, key=lambda f: str(f.path))
+    return sorted(files + extra, key=lambda f: str(f.path))
+
+
+def _openapi_file(cap: Capability) -> list[RenderedFile]:
+    if not cap.rest:
+        return []
+    text = json.dumps(openapi_document(cap), indent=2, ensure_ascii=False) + "\n"
+    return [RenderedFile(PurePosixPath(cap.package, "openapi.json"), text)]
