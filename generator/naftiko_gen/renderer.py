@@ -324,6 +324,8 @@ def _workers(jobs: int) -> int:
             wanted = os.cpu_count() or 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1  # pragma: no cover - Windows: render in process
+    if multiprocessing.current_process().daemon:
+        return 1  # a pool's worker may not start processes of its own
     return max(1, min(wanted, jobs))
 
 
