@@ -11,9 +11,12 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .loader import load_spec
 from .model import Capability
-from .renderer import RenderedFile, render
+from .renderer import PendingRender, RenderedFile, render, start_render
 from .resolver import resolve
-from .validation import validate_schema
+from .validation import validate_dialect, validate_official, validate_schema
+
+# Renders started by analyse(..., render_ahead=True), picked up by generate().
+_AHEAD: list[PendingRender] = []
 
 
 @dataclass
@@ -43,17 +46,34 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def analyse(path: str | Path, *, strict: bool = False) -> Analysis:
+def analyse(path: str | Path, *, strict: bool = False, render_ahead: bool = False) -> Analysis:
+    """Load, validate and resolve *path*.
+
+    ``render_ahead`` (for callers that will ``generate`` a usable result): rendering starts as
+    soon as the model is resolved, while the spec is checked against the official schema (its
+    findings are warnings then, which nothing before them depends on)."""
     with _no_cyclic_gc():
-        return _analyse(path, strict=strict)
+        return _analyse(path, strict=strict, render_ahead=render_ahead and not strict)
 
 
-def _analyse(path: str | Path, *, strict: bool) -> Analysis:
+def _analyse(path: str | Path, *, strict: bool, render_ahead: bool) -> Analysis:
     loaded = load_spec(path)
     report = loaded.report
     capability = None
-    if not report.errors and validate_schema(loaded.data, report, strict=strict):
-        capability = resolve(loaded.data, report, loaded.path)
+    pending = None
+    if report.errors:
+        pass
+    elif not render_ahead:
+        if validate_schema(loaded.data, report, strict=strict):
+            capability = resolve(loaded.data, report, loaded.path)
+    else:
+        # The resolver reads only errors from the report, and the official schema adds only
+        # warnings here: the same diagnostics as validate_schema then resolve.
+        if validate_dialect(loaded.data, report):
+            capability = resolve(loaded.data, report, loaded.path)
+            if capability is not None and not report.errors:
+                pending = start_render(capability)
+        validate_official(loaded.data, report, strict=False)
     if strict:
         # --strict: every deviation from the official format is an error.
         report.items = [
@@ -63,9 +83,18 @@ def _analyse(path: str | Path, *, strict: bool) -> Analysis:
     diagnostics = report.sorted()
     if any(d.level == "error" for d in diagnostics):
         capability = None
+    if pending is not None:
+        if capability is None:
+            pending.cancel()
+        else:
+            _AHEAD.append(pending)
     return Analysis(loaded.path, capability, diagnostics)
 
 
 def generate(capability: Capability) -> list[RenderedFile]:
     with _no_cyclic_gc():
+        for pending in _AHEAD:
+            if pending.cap is capability:
+                _AHEAD.remove(pending)
+                return pending.result()
         return render(capability)

@@ -330,41 +330,72 @@ def _workers(jobs: int) -> int:
 
 
 def render(cap: Capability) -> list[RenderedFile]:
-    """The whole generated project, in a stable order.
+    """The whole generated project, in a stable order."""
+    return start_render(cap).result()
 
-    Files are rendered and formatted independently (same input, same bytes), by forked worker
-    processes when more than one CPU is usable (black is most of a build's time)."""
-    context = {
-        "cap": cap,
-        "env_vars": environment(cap),
-        "rest_cases": rest_cases(cap),
-        "mcp_cases": mcp_cases(cap),
-        "resource_cases": resource_cases(cap),
-        "prompt_cases": prompt_cases(cap),
-    }
-    jobs = [(template_name, out, context) for template_name, out in _plan(cap)]
-    jobs += [
-        ("skills/SKILL.md.jinja", f"skills/{skill.name}/SKILL.md", {**context, "skill": skill})
-        for skill in cap.skills
-    ]
-    order = sorted(range(len(jobs)), key=lambda i: -_COST.get(jobs[i][0], 1))
-    texts: dict[int, str] = {}
-    workers = _workers(len(jobs))
-    _JOBS[:] = jobs
-    extra: list[RenderedFile] = []
-    try:
+
+class PendingRender:
+    """A project being rendered (see ``start_render``): ``result()`` waits for it, ``cancel()``
+    stops it."""
+
+    def __init__(self, cap: Capability) -> None:
+        self.cap = cap
+        context = {
+            "cap": cap,
+            "env_vars": environment(cap),
+            "rest_cases": rest_cases(cap),
+            "mcp_cases": mcp_cases(cap),
+            "resource_cases": resource_cases(cap),
+            "prompt_cases": prompt_cases(cap),
+        }
+        jobs = [(template_name, out, context) for template_name, out in _plan(cap)]
+        jobs += [
+            ("skills/SKILL.md.jinja", f"skills/{skill.name}/SKILL.md", {**context, "skill": skill})
+            for skill in cap.skills
+        ]
+        self.jobs = jobs
+        self.order = sorted(range(len(jobs)), key=lambda i: -_COST.get(jobs[i][0], 1))
+        self.pool: Any = None
+        self.results: Any = None
+        workers = _workers(len(jobs))
         if workers > 1:
-            with multiprocessing.get_context("fork").Pool(workers, _worker_start) as pool:
-                results = pool.imap_unordered(_render_one, order, chunksize=1)
-                extra = _openapi_file(cap)  # while the workers format
-                texts.update(results)
+            _JOBS[:] = jobs  # inherited by the workers, which fork here
+            try:
+                self.pool = multiprocessing.get_context("fork").Pool(workers, _worker_start)
+                self.results = self.pool.imap_unordered(_render_one, self.order, chunksize=1)
+            finally:
+                _JOBS.clear()
+
+    def result(self) -> list[RenderedFile]:
+        texts: dict[int, str] = {}
+        if self.pool is None:
+            _JOBS[:] = self.jobs
+            try:
+                texts.update(map(_render_one, self.order))
+            finally:
+                _JOBS.clear()
+            extra = _openapi_file(self.cap)
         else:
-            texts.update(map(_render_one, order))
-            extra = _openapi_file(cap)
-    finally:
-        _JOBS.clear()
-    files = [RenderedFile(PurePosixPath(jobs[i][1]), texts[i]) for i in range(len(jobs))]
-    return sorted(files + extra, key=lambda f: str(f.path))
+            try:
+                extra = _openapi_file(self.cap)  # while the workers format
+                texts.update(self.results)
+            finally:
+                self.cancel()
+        files = [RenderedFile(PurePosixPath(self.jobs[i][1]), texts[i]) for i in texts]
+        return sorted(files + extra, key=lambda f: str(f.path))
+
+    def cancel(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+def start_render(cap: Capability) -> PendingRender:
+    """Start rendering *cap*'s project. Files are rendered and formatted independently (same
+    input, same bytes), by forked worker processes when more than one CPU is usable (black is
+    most of a build's time), so the caller can do other work meanwhile."""
+    return PendingRender(cap)
 
 
 def _openapi_file(cap: Capability) -> list[RenderedFile]:

@@ -7,6 +7,7 @@ official alpha2 schema (its violations are warnings, errors under ``--strict``).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import numbers
@@ -81,9 +82,12 @@ def _pruned(cls: Any, checker: _Checker) -> Any:
 
     def ref(validator, ref, instance, schema):  # type: ignore[no-untyped-def]
         target = checker.resolve(ref)
-        if target is not None and checker.valid(target, instance) is True:
-            return
-        yield from validator._validate_reference(ref=ref, instance=instance)
+        if target is None or not checker.usable:
+            yield from validator._validate_reference(ref=ref, instance=instance)
+        elif checker.valid(target, instance) is not True:
+            # One resource, no dynamic refs (checker.usable): the resolver's scope cannot
+            # change what the target means, so skip referencing's lookup.
+            yield from validator.descend(instance, target)
 
     return jsonschema.validators.extend(
         cls,
@@ -142,38 +146,51 @@ def _message(error: ValidationError) -> str:
 
 def validate_schema(data: dict[str, Any], report: Report, *, strict: bool) -> bool:
     """Check *data* against both schemas; return False when generation cannot go on."""
+    ok = validate_dialect(data, report)
+    validate_official(data, report, strict=strict)
+    return ok
+
+
+def validate_dialect(data: dict[str, Any], report: Report) -> bool:
+    """Our dialect schema: its violations are errors; False when generation cannot go on."""
+    ok = True
+    with _paused_gc(DIALECT_SCHEMA):
+        for error in sorted(
+            _errors(DIALECT_SCHEMA, data), key=lambda e: list(map(str, e.absolute_path))
+        ):
+            for detail in _explain(error):
+                report.error(_message(detail), tuple(detail.absolute_path))
+            ok = False
+    return ok
+
+
+def validate_official(data: dict[str, Any], report: Report, *, strict: bool) -> None:
+    """The official alpha2 schema: its violations are warnings (errors under ``--strict``)."""
+    level = "error" if strict else "warning"
+    with _paused_gc(OFFICIAL_SCHEMA):
+        for error in sorted(
+            _errors(OFFICIAL_SCHEMA, data), key=lambda e: list(map(str, e.absolute_path))
+        ):
+            for detail in _explain(error):
+                report.add(
+                    level,
+                    f"not valid against the official alpha2 schema: {_message(detail)}",
+                    tuple(detail.absolute_path),
+                )
+
+
+@contextlib.contextmanager
+def _paused_gc(name: str) -> Iterator[None]:
     # A big spec makes many long-lived objects; the cyclic collector would walk them all
     # again and again while jsonschema allocates (refcounting frees almost everything).
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _validate(data, report, strict=strict)
+        yield
     finally:
-        for name in (DIALECT_SCHEMA, OFFICIAL_SCHEMA):
-            _validator(name)[1].memo.clear()
+        _validator(name)[1].memo.clear()
         if paused:
             gc.enable()
-
-
-def _validate(data: dict[str, Any], report: Report, *, strict: bool) -> bool:
-    ok = True
-    for error in sorted(
-        _errors(DIALECT_SCHEMA, data), key=lambda e: list(map(str, e.absolute_path))
-    ):
-        for detail in _explain(error):
-            report.error(_message(detail), tuple(detail.absolute_path))
-        ok = False
-    level = "error" if strict else "warning"
-    for error in sorted(
-        _errors(OFFICIAL_SCHEMA, data), key=lambda e: list(map(str, e.absolute_path))
-    ):
-        for detail in _explain(error):
-            report.add(
-                level,
-                f"not valid against the official alpha2 schema: {_message(detail)}",
-                tuple(detail.absolute_path),
-            )
-    return ok
 
 
 # --------------------------------------------------------------------------- fast path
