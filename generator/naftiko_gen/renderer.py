@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -308,6 +309,8 @@ def _render_one(index: int) -> tuple[int, str]:
 
 
 def _worker_start() -> None:
+    # Ctrl-C is the parent's to handle (it stops the workers); no tracebacks from here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Everything inherited from the parent stays alive: never walk it again in this worker.
     gc.freeze()
 
