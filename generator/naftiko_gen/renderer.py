@@ -288,6 +288,9 @@ _COST = {
 _JOBS: list[tuple[str, str, dict[str, Any]]] = []
 
 
+_FORMATTED_SINCE_COLLECT = [0]  # characters of Python formatted since the last collection
+
+
 def _render_one(index: int) -> tuple[int, str]:
     template_name, out, context = _JOBS[index]
     text = environment_jinja().get_template(template_name).render(context)
@@ -299,9 +302,13 @@ def _render_one(index: int) -> tuple[int, str]:
         gc.disable()
         try:
             text = format_python(text, out)
-            # black's syntax trees are cyclic (parent links): free this file's now, in one
-            # pass over what is young (survivors of earlier passes are not walked again).
-            gc.collect(0)
+            # black's syntax trees are cyclic (parent links): once a few megabytes of source
+            # have been formatted, free them in one pass over what is young (survivors of
+            # earlier passes are not walked again). Small projects never pay for a pass.
+            _FORMATTED_SINCE_COLLECT[0] += len(text)
+            if _FORMATTED_SINCE_COLLECT[0] > 2_000_000:
+                _FORMATTED_SINCE_COLLECT[0] = 0
+                gc.collect(0)
         finally:
             if paused:
                 gc.enable()
