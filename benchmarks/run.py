@@ -126,7 +126,7 @@ def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
 def describe(plan: Plan) -> dict[str, str]:
     rest = "wrk (loadgen.py GET if wrk is unavailable), keep-alive, closed loop"
     return {
-        "generation": f"seed ×{plan.seed_runs}, "
+        "generation": f"cold builds (NAFTIKO_GEN_CACHE=off); seed ×{plan.seed_runs}, "
         + ", ".join(f"{n:,} ops ×{k}" for n, k in plan.synth_runs.items())
         + "; best run counts",
         "REST": f"{rest}; {plan.rest_seconds:g} s per cell, concurrency "

@@ -99,6 +99,8 @@ def memo_black(monkeypatch: pytest.MonkeyPatch) -> None:
         return _FORMATTED[key]
 
     monkeypatch.setattr(renderer, "format_python", cached)
+    # Render in this process: the memo must outlive the build (forked workers' copies do not).
+    monkeypatch.setenv("NAFTIKO_GEN_JOBS", "1")
 
 
 # --------------------------------------------------------------------------- checks on one package

@@ -29,7 +29,7 @@ def _report(analysis: Analysis, *, verbose: bool, quiet: bool) -> None:
 
 
 def _analyse_all(
-    specs: tuple[str, ...], strict: bool, verbose: bool, quiet: bool
+    specs: tuple[str, ...], strict: bool, verbose: bool, quiet: bool, render_ahead: bool = False
 ) -> list[Analysis]:
     results = []
     for spec in specs:
@@ -40,7 +40,7 @@ def _analyse_all(
                     f"{spec}: skipped (examples for 'naftiko-gen mock', not a spec)", err=True
                 )
             continue
-        analysis = analyse(spec, strict=strict)
+        analysis = analyse(spec, strict=strict, render_ahead=render_ahead)
         _report(analysis, verbose=verbose, quiet=quiet)
         results.append(analysis)
     return results
@@ -105,7 +105,7 @@ def validate(specs: tuple[str, ...], strict: bool, verbose: bool, quiet: bool) -
 @_quiet
 def build(specs: tuple[str, ...], output: Path, strict: bool, verbose: bool, quiet: bool) -> None:
     """Generate the adapter project of each spec into OUTPUT/<package>/ (atomically)."""
-    results = _analyse_all(specs, strict, verbose, quiet)
+    results = _analyse_all(specs, strict, verbose, quiet, render_ahead=True)
     if not all(a.ok for a in results):
         click.echo("build failed: nothing was written", err=True)
         sys.exit(1)
@@ -138,7 +138,7 @@ def build(specs: tuple[str, ...], output: Path, strict: bool, verbose: bool, qui
 @_quiet
 def check(specs: tuple[str, ...], output: Path, strict: bool, quiet: bool) -> None:
     """Fail (exit 1, with a diff) when OUTPUT/ is not what the specs generate."""
-    results = _analyse_all(specs, strict, False, True)
+    results = _analyse_all(specs, strict, False, True, render_ahead=True)
     if not all(a.ok for a in results):
         sys.exit(1)
     drift = False

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Diagnostic
 from .loader import load_spec
 from .model import Capability
-from .renderer import RenderedFile, render
+from .renderer import PendingRender, RenderedFile, render, start_render
 from .resolver import resolve
-from .validation import validate_schema
+from .validation import validate_dialect, validate_official, validate_schema
+
+# Renders started by analyse(..., render_ahead=True), picked up by generate().
+_AHEAD: list[PendingRender] = []
 
 
 @dataclass
@@ -26,12 +32,48 @@ class Analysis:
         return self.capability is not None and not any(d.level == "error" for d in self.diagnostics)
 
 
-def analyse(path: str | Path, *, strict: bool = False) -> Analysis:
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the pipeline builds large, long-lived, acyclic data
+    (a big spec, its model, rendered text) that the collector would otherwise walk again and
+    again; refcounting still frees almost everything, the rest is collected after."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def analyse(path: str | Path, *, strict: bool = False, render_ahead: bool = False) -> Analysis:
+    """Load, validate and resolve *path*.
+
+    ``render_ahead`` (for callers that will ``generate`` a usable result): rendering starts as
+    soon as the model is resolved, while the spec is checked against the official schema (its
+    findings are warnings then, which nothing before them depends on)."""
+    with _no_cyclic_gc():
+        return _analyse(path, strict=strict, render_ahead=render_ahead and not strict)
+
+
+def _analyse(path: str | Path, *, strict: bool, render_ahead: bool) -> Analysis:
     loaded = load_spec(path)
     report = loaded.report
     capability = None
-    if not report.errors and validate_schema(loaded.data, report, strict=strict):
-        capability = resolve(loaded.data, report, loaded.path)
+    pending = None
+    if report.errors:
+        pass
+    elif not render_ahead:
+        if validate_schema(loaded.data, report, strict=strict):
+            capability = resolve(loaded.data, report, loaded.path)
+    else:
+        # The resolver reads only errors from the report, and the official schema adds only
+        # warnings here: the same diagnostics as validate_schema then resolve.
+        if validate_dialect(loaded.data, report):
+            capability = resolve(loaded.data, report, loaded.path)
+            if capability is not None and not report.errors:
+                pending = start_render(capability)
+        validate_official(loaded.data, report, strict=False)
     if strict:
         # --strict: every deviation from the official format is an error.
         report.items = [
@@ -41,8 +83,18 @@ def analyse(path: str | Path, *, strict: bool = False) -> Analysis:
     diagnostics = report.sorted()
     if any(d.level == "error" for d in diagnostics):
         capability = None
+    if pending is not None:
+        if capability is None:
+            pending.cancel()
+        else:
+            _AHEAD.append(pending)
     return Analysis(loaded.path, capability, diagnostics)
 
 
 def generate(capability: Capability) -> list[RenderedFile]:
-    return render(capability)
+    with _no_cyclic_gc():
+        for pending in _AHEAD:
+            if pending.cap is capability:
+                _AHEAD.remove(pending)
+                return pending.result()
+        return render(capability)

@@ -7,10 +7,13 @@ and the previous output stays byte-for-byte as it was.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .renderer import RenderedFile
@@ -37,17 +40,33 @@ def write_tree(target: Path, files: list[RenderedFile]) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(staging, 0o755)
-        if target.exists():
-            os.replace(target, backup)
-        os.replace(staging, target)
-        if backup.exists():
-            shutil.rmtree(backup)
+        with _signals_deferred():
+            # Ctrl-C (or SIGTERM) here would strand the previous tree next to the new one.
+            if target.exists():
+                os.replace(target, backup)
+            os.replace(staging, target)
+            if backup.exists():
+                shutil.rmtree(backup)
     except BaseException:
         # Interrupted (even between the two renames): put the previous output back.
         if backup.exists() and not target.exists():
             os.replace(backup, target)
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP wait until the block is over, then act as usual."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    deferred = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _recover(target: Path) -> None:
