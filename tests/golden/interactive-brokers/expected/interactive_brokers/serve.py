@@ -23,7 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from .client import UpstreamClient
 from .mcp_server import create_server
-from .rest import create_app
+from .rest import create_app, listen
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ async def run_servers(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
+    rest_listener: asyncio.AbstractServer | None = None
     mcp_server: _EmbeddedUvicorn | None = None
     mcp_task: asyncio.Task[None] | None = None
     try:
@@ -143,7 +144,7 @@ async def run_servers(
                 shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
             )
             await runner.setup()
-            await web.SockSite(runner, rest_socket).start()
+            rest_listener = await listen(runner, rest_socket)
             log.info(
                 "REST adapter on http://%s:%d (health: /_adapter/health)", rest.host, rest.port
             )
@@ -162,6 +163,8 @@ async def run_servers(
         if mcp_server is not None and mcp_task is not None:
             mcp_server.should_exit = True
             await mcp_task
+        if rest_listener is not None:
+            rest_listener.close()  # stop accepting; runner.cleanup() drains the connections
         if runner is not None:
             await runner.cleanup()
         await client.close()
