@@ -440,9 +440,9 @@ class Capability:
     def serve_imports(self) -> str:
         names = ["StartupError"]
         if self.rest or self.mcp_http:
-            names += ["Listen", "run_servers"]
+            names += ["Listen", "serve"]
         if self.mcp:
-            names.append("run_stdio")
+            names += ["run", "run_stdio"]
         return ", ".join(sorted(names))
 
     @property
@@ -575,6 +575,22 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
                 "Origin headers: requests naming any other host are refused (DNS rebinding, CSRF).",
             )
         )
+    if capability.rest:
+        found.append(
+            EnvVar(
+                f"{a}_WORKERS",
+                "1",
+                "REST adapter processes sharing the port (SO_REUSEPORT; Linux); about one per core "
+                "for throughput. Each paces the upstream at its share of the rate limits.",
+            )
+        )
+    found.append(
+        EnvVar(
+            f"{a}_EVENT_LOOP",
+            "auto",
+            "auto (uvloop when installed: the package's fast extra), asyncio or uvloop.",
+        )
+    )
     found.append(EnvVar(f"{a}_LOG_FORMAT", "plain", "Access log format: plain or json."))
     return tuple(found)
 

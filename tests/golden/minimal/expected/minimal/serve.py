@@ -1,4 +1,4 @@
-"""Running the adapters: sockets, signals, graceful shutdown.
+"""Running the adapters: sockets, worker processes, signals, graceful shutdown.
 
 SIGTERM and SIGINT stop accepting connections, let in-flight requests finish, close the
 upstream connection pool and return normally (exit status 0).
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +39,15 @@ class StartupError(Exception):
     """The adapters cannot start (e.g. a port is taken); the message says which."""
 
 
-def bind(listen: Listen) -> socket.socket:
+def bind(listen: Listen, *, reuse_port: bool = False) -> socket.socket:
     """Bind a listening socket up front so a taken port is a clear error, not a stack trace."""
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket says TCP; without it small responses wait ~40 ms for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((listen.host, listen.port))
     except OSError as exc:
@@ -118,10 +121,9 @@ def mcp_asgi_app(client: UpstreamClient, settings: Settings, listen: Listen) -> 
 
 async def run_servers(
     settings: Settings,
-    mcp: Listen | None = None,
+    mcp_socket: socket.socket | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then drain in-flight requests and return."""
-    mcp_socket = bind(mcp) if mcp else None
+    """Serve on the bound sockets until SIGTERM/SIGINT, then drain in-flight requests and return."""
     client = UpstreamClient(settings)
     await client.start()
     stop = asyncio.Event()
@@ -131,7 +133,8 @@ async def run_servers(
     mcp_server: _EmbeddedUvicorn | None = None
     mcp_task: asyncio.Task[None] | None = None
     try:
-        if mcp_socket is not None and mcp is not None:
+        if mcp_socket is not None:
+            mcp = Listen(*mcp_socket.getsockname()[:2])
             config = uvicorn.Config(
                 mcp_asgi_app(client, settings, mcp),
                 log_level="warning",
@@ -149,6 +152,30 @@ async def run_servers(
         await client.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run *main()* on the configured event loop (ADAPTER_EVENT_LOOP: uvloop's when installed)."""
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if settings.event_loop == "uvloop":
+        import uvloop  # the optional "fast" extra
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+
+
+def serve(
+    settings: Settings,
+    mcp: Listen | None = None,
+) -> int:
+    """Bind, serve until SIGTERM/SIGINT and drain; the exit status."""
+    mcp_socket = bind(mcp) if mcp else None
+    # Objects made so far live as long as the process: the collector skips them from now on
+    # (shorter pauses), and forked workers share their memory pages.
+    gc.freeze()
+    run(settings, lambda: run_servers(settings, mcp_socket))
+    return 0
 
 
 async def run_stdio(settings: Settings) -> None:
