@@ -16,25 +16,25 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import hmac
+import importlib
 import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import uvicorn
 from aiohttp import web
-from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import TransportSecuritySettings
 
 from .client import UpstreamClient
-from .mcp_server import create_server
 from .rest import create_app, listen
 from .settings import Settings
+
+# The MCP SDK is imported when the MCP server starts (see run_servers): REST-only runs skip it.
+if TYPE_CHECKING:
+    from .mcp_server import EmbeddedUvicorn
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -84,65 +84,6 @@ def bind_rest(listen: Listen, processes: int) -> list[socket.socket]:
     ]
 
 
-class _BearerGuard:
-    """ASGI middleware: require ``Authorization: Bearer <token>`` on every HTTP request."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            supplied = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
-                body = b'{"error": "unauthorized", "detail": "send Authorization: Bearer <token>"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="mcp"'),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn inside our event loop: we own the signals, it owns the MCP port."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def mcp_asgi_app(client: UpstreamClient, settings: Settings, listen: Listen) -> Any:
-    """The MCP Streamable HTTP app at /mcp, stateless so any replica can serve any request."""
-    # ADAPTER_ALLOWED_HOSTS entries are "host" (any port) or "host:port".
-    extra = [
-        h
-        for host in settings.allowed_hosts
-        for h in ((host,) if ":" in host else (host, f"{host}:*"))
-    ]
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *extra]
-    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    origins += [f"{scheme}://{host}" for host in extra for scheme in ("http", "https")]
-    app = create_server(client).streamable_http_app(
-        streamable_http_path="/mcp",
-        json_response=True,
-        stateless_http=True,
-        transport_security=TransportSecuritySettings(
-            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-        ),
-        host=listen.host,
-    )
-    return _BearerGuard(app, settings.mcp_token) if settings.mcp_token else app
-
-
 class Workers:
     """The forked REST workers, as seen from the first process."""
 
@@ -183,11 +124,13 @@ class Workers:
 async def _watch_workers(workers: Workers, stop: asyncio.Event) -> None:
     """In the first process: a worker that exits while serving stops every process.
     (Polled: uvloop keeps SIGCHLD to itself.)"""
-    while not (gone := workers.reap()):
-        await asyncio.sleep(1.0)
-    log.error("REST worker %s exited: stopping every process", ", ".join(map(str, gone)))
-    workers.failed = True
-    stop.set()
+    while not stop.is_set():  # (once stopping, workers exit as told: Workers.wait sees them)
+        if gone := workers.reap():
+            log.error("REST worker %s exited: stopping every process", ", ".join(map(str, gone)))
+            workers.failed = True
+            stop.set()
+        else:
+            await asyncio.sleep(1.0)
 
 
 async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
@@ -225,7 +168,7 @@ async def run_servers(
         watch = None
     runner: web.AppRunner | None = None
     rest_listener: asyncio.AbstractServer | None = None
-    mcp_server: _EmbeddedUvicorn | None = None
+    mcp_server: EmbeddedUvicorn | None = None
     mcp_task: asyncio.Task[None] | None = None
     try:
         if rest_socket is not None:
@@ -247,15 +190,15 @@ async def run_servers(
                     settings.event_loop,
                 )
         if mcp_socket is not None:
-            mcp = Listen(*mcp_socket.getsockname()[:2])
-            config = uvicorn.Config(
-                mcp_asgi_app(client, settings, mcp),
-                log_level="warning",
-                timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
-            )
-            mcp_server = _EmbeddedUvicorn(config)
+            # The MCP SDK is loaded only now, off the event loop: REST serves meanwhile, and the
+            # socket is listening already (connections wait in its backlog).
+            await asyncio.to_thread(importlib.import_module, ".mcp_server", __package__)
+            from .mcp_server import http_server
+
+            host, port = mcp_socket.getsockname()[:2]
+            mcp_server = http_server(client, settings, host, SHUTDOWN_GRACE_SECONDS)
             mcp_task = asyncio.create_task(mcp_server.serve(sockets=[mcp_socket]))
-            log.info("MCP server on http://%s:%d/mcp", mcp.host, mcp.port)
+            log.info("MCP server on http://%s:%d/mcp", host, port)
         await stop.wait()
         if workers is not None:
             workers.terminate()  # they drain in parallel with this process
@@ -356,6 +299,10 @@ def _share_rate_limits(settings: Settings, processes: int) -> Settings:
 
 async def run_stdio(settings: Settings) -> None:
     """Serve MCP over stdin/stdout (for desktop agents that launch the server themselves)."""
+    from mcp.server.stdio import stdio_server
+
+    from .mcp_server import create_server
+
     client = UpstreamClient(settings)
     await client.start()
     try:
