@@ -90,6 +90,7 @@ class Workers:
     def __init__(self) -> None:
         self.running: set[int] = set()
         self.failed = False  # a worker exited with an error or had to be killed
+        self.stopping = False  # told to stop (see terminate)
 
     def reap(self) -> list[int]:
         """Collect the workers that have exited; their pids."""
@@ -99,11 +100,15 @@ class Workers:
             if done:
                 self.running.discard(pid)
                 gone.append(pid)
-                self.failed |= os.waitstatus_to_exitcode(status) != 0
+                code = os.waitstatus_to_exitcode(status)
+                # A worker told to stop before its signal handlers were set dies of that SIGTERM:
+                # it had not served anything yet, so that is a clean stop too.
+                self.failed |= code != 0 and not (self.stopping and code == -signal.SIGTERM)
         return gone
 
     def terminate(self) -> None:
         """Ask every worker to drain and exit."""
+        self.stopping = True
         for pid in self.running:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
