@@ -1,4 +1,5 @@
-"""End-to-end: ``ADAPTER_WORKERS`` (REST adapter processes sharing the port) and the event loop.
+"""End-to-end serving settings: ``ADAPTER_WORKERS`` (REST adapter processes sharing the port), the
+event loop and the access log.
 
 Which process answered is read from ``/proc/<pid>/io`` (bytes each process wrote): a process
 that served a response wrote to its socket.
@@ -188,3 +189,14 @@ async def test_bad_serving_settings_are_refused(
     ).launch()
     assert await asyncio.to_thread(adapter.wait, 10) == 2
     assert message in adapter.log_text()
+
+
+async def test_access_log_can_be_switched_off(fake_upstream: FakeUpstream, e2e_logs: Any) -> None:
+    fake_upstream.reset()
+    with running_adapter(
+        "no-access-log", e2e_logs, fake_upstream.base_url, "rest", ADAPTER_ACCESS_LOG="false"
+    ) as adapter:
+        status, _ = await fetch_fresh(f"{adapter.rest_url}/iserver/accounts")
+        assert status == 200
+        await asyncio.sleep(0.1)
+        assert "interactive_brokers.access" not in adapter.log_text()

@@ -39,6 +39,7 @@ class Settings:
     event_loop: str = "asyncio"  # asyncio | uvloop
     max_body_bytes: int = 1024 * 1024
     workers: int = 1  # REST adapter processes
+    access_log: bool = True  # one line per REST request
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
     mcp_token: str | None = field(default=None, repr=False)
     confirm: str = "writes"  # writes | destructive | off | comma-separated tool names
@@ -159,6 +160,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         event_loop = "uvloop" if has_uvloop else "asyncio"
     max_body = int(_number(environ, "ADAPTER_MAX_BODY_BYTES", 1024 * 1024))
     workers = int(_number(environ, "ADAPTER_WORKERS", 1.0, minimum=1))
+    access_log = _flag(environ, "ADAPTER_ACCESS_LOG", True)
     return Settings(
         upstreams={
             "fleet": _upstream(environ, "FLEET", "https://fleet.example.test/api/v2"),
@@ -170,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         event_loop=event_loop,
         max_body_bytes=max_body,
         workers=workers,
+        access_log=access_log,
         allowed_hosts=tuple(
             h.strip().lower()
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")

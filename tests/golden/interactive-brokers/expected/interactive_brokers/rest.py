@@ -414,7 +414,8 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
             request, 500, "Internal error", "the adapter failed; see its log for the request id"
         )
     response.headers["X-Request-Id"] = request_id
-    _log_access(request, response.status, time.perf_counter() - started)
+    if request.app[SETTINGS].access_log:
+        _log_access(request, response.status, time.perf_counter() - started)
     return response
 
 
