@@ -198,6 +198,7 @@ async def run_servers(
             # The MCP SDK is loaded only now, off the event loop: REST serves meanwhile, and the
             # socket is listening already (connections wait in its backlog).
             await asyncio.to_thread(importlib.import_module, ".mcp_server", __package__)
+            gc.freeze()  # the SDK's objects too (see serve): a full collection would take ~60 ms
             from .mcp_server import http_server
 
             host, port = mcp_socket.getsockname()[:2]
