@@ -1,4 +1,4 @@
-"""Running the adapters: sockets, worker processes, signals, graceful shutdown.
+"""Running the adapters: sockets, signals, graceful shutdown.
 
 SIGTERM and SIGINT stop accepting connections, let in-flight requests finish, close the
 upstream connection pool and return normally (exit status 0).
@@ -37,15 +37,13 @@ class StartupError(Exception):
     """The adapters cannot start (e.g. a port is taken); the message says which."""
 
 
-def bind(listen: Listen, *, reuse_port: bool = False) -> socket.socket:
+def bind(listen: Listen) -> socket.socket:
     """Bind a listening socket up front so a taken port is a clear error, not a stack trace."""
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket says TCP; without it small responses wait ~40 ms for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((listen.host, listen.port))
     except OSError as exc:
@@ -112,7 +110,7 @@ def serve(
     """Bind, serve until SIGTERM/SIGINT and drain; the exit status."""
     mcp_socket = bind(mcp) if mcp else None
     # Objects made so far live as long as the process: the collector skips them from now on
-    # (shorter pauses), and forked workers share their memory pages.
+    # (shorter pauses).
     gc.freeze()
     run(settings, lambda: run_servers(settings, mcp_socket))
     return 0
