@@ -3,7 +3,9 @@
 Targets, all serving the same bytes (checked before any load):
 
 * ``direct``: the origin nginx, ``GET /v1/api/iserver/accounts``;
-* ``adapter``: the generated REST adapter (one process), ``GET /iserver/accounts``;
+* ``adapter``: the generated REST adapter as configured by default (one process),
+  ``GET /iserver/accounts``;
+* ``adapter ×2``: the same with ``ADAPTER_WORKERS=2`` (two processes on one port, SO_REUSEPORT);
 * ``nginx proxy``: nginx ``proxy_pass`` (one worker), ``GET /iserver/accounts``.
 
 Per concurrency the three targets run back to back; with several rounds, each cell keeps its
@@ -17,13 +19,15 @@ from collections.abc import Callable
 
 from drivers import Load, best, run_loadgen, run_wrk, with_cpu
 
-TARGETS = ("direct", "adapter", "nginx proxy")
+TARGETS = ("direct", "adapter", "adapter ×2", "nginx proxy")
+ADAPTERS = ("adapter", "adapter ×2")
 
 
-def urls(origin: int, adapter: int, proxy: int) -> dict[str, str]:
+def urls(origin: int, adapter: int, adapter2: int, proxy: int) -> dict[str, str]:
     return {
         "direct": f"http://127.0.0.1:{origin}/v1/api/iserver/accounts",
         "adapter": f"http://127.0.0.1:{adapter}/iserver/accounts",
+        "adapter ×2": f"http://127.0.0.1:{adapter2}/iserver/accounts",
         "nginx proxy": f"http://127.0.0.1:{proxy}/iserver/accounts",
     }
 

@@ -47,8 +47,11 @@ def generated_env(origin_port: int) -> dict[str, str]:
     return env
 
 
-def start_generated(procs: Processes, command: str, origin_port: int, name: str) -> Service:
-    """Start ``python -m interactive_brokers rest|mcp|serve`` on free ports (not yet ready)."""
+def start_generated(
+    procs: Processes, command: str, origin_port: int, name: str, **settings: str
+) -> Service:
+    """Start ``python -m interactive_brokers rest|mcp|serve`` on free ports (not yet ready);
+    *settings* are extra environment variables (e.g. ``ADAPTER_WORKERS="2"``)."""
     rest_port = free_port() if command in ("rest", "serve") else None
     mcp_port = free_port() if command in ("mcp", "serve") else None
     argv = [sys.executable, "-m", "interactive_brokers", command, "--host", "127.0.0.1"]
@@ -57,7 +60,8 @@ def start_generated(procs: Processes, command: str, origin_port: int, name: str)
     else:
         argv += ["--port", str(rest_port or mcp_port)]
     started_at = time.perf_counter()
-    proc = procs.start(name, argv, env=generated_env(origin_port), cwd=PACKAGE_DIR)
+    env = {**generated_env(origin_port), **settings}
+    proc = procs.start(name, argv, env=env, cwd=PACKAGE_DIR)
     return Service(proc, rest_port, mcp_port, started_at)
 
 

@@ -68,3 +68,19 @@ def test_import_has_no_side_effects(built: dict[str, Path], case: str) -> None:
         [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env={"PATH": ""}
     )
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
+def test_rest_only_runs_never_import_the_mcp_sdk() -> None:
+    """The MCP SDK (about 50 MB and 0.5 s of imports) loads when an MCP server starts: the REST
+    adapter's modules, the entry point and serve.py do without it."""
+    project = ROOT / "generated" / "interactive_brokers"
+    code = (
+        "import sys, interactive_brokers.__main__, interactive_brokers.serve, "
+        "interactive_brokers.rest; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'mcp_types', 'uvicorn'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"

@@ -485,7 +485,9 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
 
 
 def _ssl_context(upstream: UpstreamSettings) -> ssl.SSLContext | bool:
-    if not upstream.verify_tls:
+    # A plain-HTTP upstream needs no context (loading the CA store costs start-up time and memory);
+    # its redirects, which could lead to https, are never followed.
+    if not upstream.verify_tls or not upstream.base_url.startswith("https://"):
         return False
     context = ssl.create_default_context()
     if upstream.ca_bundle:

@@ -7,22 +7,21 @@ upstream connection pool and return normally (exit status 0).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hmac
+import gc
+import importlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
-
-import uvicorn
-from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import TransportSecuritySettings
+from typing import TYPE_CHECKING, Any
 
 from .client import UpstreamClient
-from .mcp_server import create_server
 from .settings import Settings
+
+# The MCP SDK is imported when the MCP server starts (see run_servers): REST-only runs skip it.
+if TYPE_CHECKING:
+    from .mcp_server import EmbeddedUvicorn
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -57,89 +56,31 @@ def bind(listen: Listen) -> socket.socket:
     return sock
 
 
-class _BearerGuard:
-    """ASGI middleware: require ``Authorization: Bearer <token>`` on every HTTP request."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            supplied = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
-                body = b'{"error": "unauthorized", "detail": "send Authorization: Bearer <token>"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="mcp"'),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn inside our event loop: we own the signals, it owns the MCP port."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def mcp_asgi_app(client: UpstreamClient, settings: Settings, listen: Listen) -> Any:
-    """The MCP Streamable HTTP app at /mcp, stateless so any replica can serve any request."""
-    # ADAPTER_ALLOWED_HOSTS entries are "host" (any port) or "host:port".
-    extra = [
-        h
-        for host in settings.allowed_hosts
-        for h in ((host,) if ":" in host else (host, f"{host}:*"))
-    ]
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *extra]
-    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    origins += [f"{scheme}://{host}" for host in extra for scheme in ("http", "https")]
-    app = create_server(client).streamable_http_app(
-        streamable_http_path="/mcp",
-        json_response=True,
-        stateless_http=True,
-        transport_security=TransportSecuritySettings(
-            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-        ),
-        host=listen.host,
-    )
-    return _BearerGuard(app, settings.mcp_token) if settings.mcp_token else app
-
-
 async def run_servers(
     settings: Settings,
-    mcp: Listen | None = None,
+    mcp_socket: socket.socket | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then drain in-flight requests and return."""
-    mcp_socket = bind(mcp) if mcp else None
+    """Serve on the bound sockets until SIGTERM/SIGINT, then drain in-flight requests and return."""
     client = UpstreamClient(settings)
     await client.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    mcp_server: _EmbeddedUvicorn | None = None
+    mcp_server: EmbeddedUvicorn | None = None
     mcp_task: asyncio.Task[None] | None = None
     try:
-        if mcp_socket is not None and mcp is not None:
-            config = uvicorn.Config(
-                mcp_asgi_app(client, settings, mcp),
-                log_level="warning",
-                timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
-            )
-            mcp_server = _EmbeddedUvicorn(config)
+        if mcp_socket is not None:
+            # The MCP SDK is loaded only now, off the event loop: REST serves meanwhile, and the
+            # socket is listening already (connections wait in its backlog).
+            await asyncio.to_thread(importlib.import_module, ".mcp_server", __package__)
+            gc.freeze()  # the SDK's objects too (see serve): a full collection would take ~60 ms
+            from .mcp_server import http_server
+
+            host, port = mcp_socket.getsockname()[:2]
+            mcp_server = http_server(client, settings, host, SHUTDOWN_GRACE_SECONDS)
             mcp_task = asyncio.create_task(mcp_server.serve(sockets=[mcp_socket]))
-            log.info("MCP server on http://%s:%d/mcp", mcp.host, mcp.port)
+            log.info("MCP server on http://%s:%d/mcp", host, port)
         await stop.wait()
         log.info("shutting down: draining in-flight requests")
     finally:
@@ -151,8 +92,36 @@ async def run_servers(
             loop.remove_signal_handler(sig)
 
 
+def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run *main()* on the configured event loop (ADAPTER_EVENT_LOOP: uvloop's when installed)."""
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if settings.event_loop == "uvloop":
+        import uvloop  # the optional "fast" extra
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+
+
+def serve(
+    settings: Settings,
+    mcp: Listen | None = None,
+) -> int:
+    """Bind, serve until SIGTERM/SIGINT and drain; the exit status."""
+    mcp_socket = bind(mcp) if mcp else None
+    # Objects made so far live as long as the process: the collector skips them from now on
+    # (shorter pauses).
+    gc.freeze()
+    run(settings, lambda: run_servers(settings, mcp_socket))
+    return 0
+
+
 async def run_stdio(settings: Settings) -> None:
     """Serve MCP over stdin/stdout (for desktop agents that launch the server themselves)."""
+    from mcp.server.stdio import stdio_server
+
+    from .mcp_server import create_server
+
     client = UpstreamClient(settings)
     await client.start()
     try:

@@ -6,6 +6,7 @@ and ``Settings`` does not print them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Settings:
     upstreams: dict[str, UpstreamSettings]
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
+    event_loop: str = "asyncio"  # asyncio | uvloop
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
     mcp_token: str | None = field(default=None, repr=False)
 
@@ -130,12 +132,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     log_format = environ.get("ADAPTER_LOG_FORMAT", "plain").strip() or "plain"
     if log_format not in ("plain", "json"):
         raise ConfigError("ADAPTER_LOG_FORMAT must be plain or json")
+    event_loop = environ.get("ADAPTER_EVENT_LOOP", "auto").strip().lower() or "auto"
+    if event_loop not in ("auto", "asyncio", "uvloop"):
+        raise ConfigError("ADAPTER_EVENT_LOOP must be auto, asyncio or uvloop")
+    has_uvloop = importlib.util.find_spec("uvloop") is not None
+    if event_loop == "uvloop" and not has_uvloop:
+        raise ConfigError("ADAPTER_EVENT_LOOP=uvloop, but uvloop is not installed")
+    if event_loop == "auto":
+        event_loop = "uvloop" if has_uvloop else "asyncio"
     return Settings(
         upstreams={
             "echo": _upstream(environ, "ECHO", "http://127.0.0.1:9999"),
         },
         secrets=secrets,
         log_format=log_format,
+        event_loop=event_loop,
         allowed_hosts=tuple(
             h.strip().lower()
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
 from . import __version__
-from .serve import Listen, StartupError, run_servers, run_stdio
+from .serve import Listen, StartupError, run, run_stdio, serve
 from .settings import ConfigError, load_settings
 
 REST_PORT = 8080
@@ -45,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # A log record per request (the access log): skip collecting what the format never shows.
+    logging._srcfile = None  # the caller's file and line (see "Optimization" in the logging HOWTO)
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -59,19 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         access.propagate = False
     try:
         if args.command == "rest":
-            asyncio.run(run_servers(settings, rest=Listen(args.host, args.port)))
+            return serve(settings, rest=Listen(args.host, args.port))
         if args.command == "mcp":
             if args.transport == "stdio":
-                asyncio.run(run_stdio(settings))
+                run(settings, lambda: run_stdio(settings))
             else:
-                asyncio.run(run_servers(settings, mcp=Listen(args.host, args.port)))
+                return serve(settings, mcp=Listen(args.host, args.port))
         if args.command == "serve":
-            asyncio.run(
-                run_servers(
-                    settings,
-                    rest=Listen(args.host, args.port),
-                    mcp=Listen(args.host, args.mcp_port),
-                )
+            return serve(
+                settings, rest=Listen(args.host, args.port), mcp=Listen(args.host, args.mcp_port)
             )
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ Serves Streamable HTTP (both protocol eras, 2025-11-25 and 2026-07-28) and stdio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -16,11 +17,14 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import uvicorn
 from jsonschema import Draft202012Validator
 from mcp.server import CacheHint, Server, ServerRequestContext
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
@@ -473,4 +477,70 @@ def create_server(client: UpstreamClient) -> Server:
             binding.tool.input_schema if (binding := TOOLS.get(name)) else None
         ),
         cache_hints={"tools/list": CacheHint(ttl_ms=300_000, scope="public")},
+    )
+
+
+class _BearerGuard:
+    """ASGI middleware: require ``Authorization: Bearer <token>`` on every HTTP request."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            supplied = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(supplied, self.expected):
+                body = b'{"error": "unauthorized", "detail": "send Authorization: Bearer <token>"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="mcp"'),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+class EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our event loop: we own the signals, it owns the MCP port."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def http_server(
+    client: UpstreamClient, settings: Settings, host: str, grace: float
+) -> EmbeddedUvicorn:
+    """The MCP Streamable HTTP server at /mcp, stateless so any replica can serve any request;
+    *grace* bounds its drain on shutdown."""
+    # ADAPTER_ALLOWED_HOSTS entries are "host" (any port) or "host:port".
+    extra = [
+        h
+        for host in settings.allowed_hosts
+        for h in ((host,) if ":" in host else (host, f"{host}:*"))
+    ]
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *extra]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    origins += [f"{scheme}://{host}" for host in extra for scheme in ("http", "https")]
+    app: Any = create_server(client).streamable_http_app(
+        streamable_http_path="/mcp",
+        json_response=True,
+        stateless_http=True,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        ),
+        host=host,
+    )
+    if settings.mcp_token:
+        app = _BearerGuard(app, settings.mcp_token)
+    return EmbeddedUvicorn(
+        uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=int(grace))
     )

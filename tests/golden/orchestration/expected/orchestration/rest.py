@@ -12,11 +12,13 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from http import HTTPStatus
 from importlib import resources
 from typing import Any, Literal
 
@@ -406,7 +408,8 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
             request, 500, "Internal error", "the adapter failed; see its log for the request id"
         )
     response.headers["X-Request-Id"] = request_id
-    _log_access(request, response.status, time.perf_counter() - started)
+    if request.app[SETTINGS].access_log:
+        _log_access(request, response.status, time.perf_counter() - started)
     return response
 
 
@@ -450,6 +453,61 @@ async def ready(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+class ProblemRequestHandler(web.RequestHandler):
+    """aiohttp's per-connection protocol, answering with problem+json where aiohttp would answer
+    in text/plain: requests its HTTP parser rejects before the application sees them (a request
+    line or header over 8190 bytes, an unknown method, a malformed request line or header, a body
+    that does not decode), and any error that escapes the middleware.
+
+    aiohttp has no public hook for these answers (aio-libs/aiohttp#3287): ``handle_error`` is the
+    method that builds them; the override keeps its contract (one response, connection closed).
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # a response is half sent: no second one can follow
+            raise ConnectionError("the response is sent already; closing the connection")
+        request_id = uuid.uuid4().hex  # a rejected request has no readable X-Request-Id
+        REQUEST_ID.set(request_id)  # (this runs in the request's own task and context)
+        if status >= 500:
+            log.error("unhandled error (request %s)", request_id, exc_info=exc)
+            detail = "the adapter failed; see its log for the request id"
+        else:
+            # One line, no traceback: malformed requests are the caller's problem, not ours.
+            log.info(
+                "rejected malformed HTTP from %s: %s (request %s)",
+                request.remote,
+                type(exc).__name__,
+                request_id,
+            )
+            # aiohttp's message starts with a one-line summary (the offending bytes, repr-escaped).
+            summary = (message or "").partition("\n")[0].rstrip(":") or "malformed request"
+            detail = f"the request is not valid HTTP/1.1: {summary}"
+        response = problem(request, status, HTTPStatus(status).phrase, detail)
+        response.headers["X-Request-Id"] = request_id
+        response.force_close()
+        return response
+
+
+async def listen(runner: web.AppRunner, sock: socket.socket) -> asyncio.AbstractServer:
+    """Serve *runner*'s application on the listening *sock*; ``runner.cleanup()`` still drains
+    its connections (close the returned server first so no new ones arrive)."""
+    server = runner.server
+    assert server is not None, "call runner.setup() first"
+    loop = asyncio.get_running_loop()
+    # web.SockSite would do the same with aiohttp's own RequestHandler.
+    return await loop.create_server(
+        lambda: ProblemRequestHandler(server, loop=loop, access_log=None), sock=sock
+    )
 
 
 def create_app(settings: Settings, client: UpstreamClient) -> web.Application:

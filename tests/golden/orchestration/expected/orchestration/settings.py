@@ -6,6 +6,7 @@ and ``Settings`` does not print them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,10 @@ class Settings:
     upstreams: dict[str, UpstreamSettings]
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
+    event_loop: str = "asyncio"  # asyncio | uvloop
     max_body_bytes: int = 1024 * 1024
+    workers: int = 1  # REST adapter processes
+    access_log: bool = True  # one line per REST request
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
     mcp_token: str | None = field(default=None, repr=False)
     confirm: str = "writes"  # writes | destructive | off | comma-separated tool names
@@ -137,14 +141,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     log_format = environ.get("ADAPTER_LOG_FORMAT", "plain").strip() or "plain"
     if log_format not in ("plain", "json"):
         raise ConfigError("ADAPTER_LOG_FORMAT must be plain or json")
+    event_loop = environ.get("ADAPTER_EVENT_LOOP", "auto").strip().lower() or "auto"
+    if event_loop not in ("auto", "asyncio", "uvloop"):
+        raise ConfigError("ADAPTER_EVENT_LOOP must be auto, asyncio or uvloop")
+    has_uvloop = importlib.util.find_spec("uvloop") is not None
+    if event_loop == "uvloop" and not has_uvloop:
+        raise ConfigError("ADAPTER_EVENT_LOOP=uvloop, but uvloop is not installed")
+    if event_loop == "auto":
+        event_loop = "uvloop" if has_uvloop else "asyncio"
     max_body = int(_number(environ, "ADAPTER_MAX_BODY_BYTES", 1024 * 1024))
+    workers = int(_number(environ, "ADAPTER_WORKERS", 1.0, minimum=1))
+    access_log = _flag(environ, "ADAPTER_ACCESS_LOG", True)
     return Settings(
         upstreams={
             "shop": _upstream(environ, "SHOP", "http://localhost:7000/api"),
         },
         secrets=secrets,
         log_format=log_format,
+        event_loop=event_loop,
         max_body_bytes=max_body,
+        workers=workers,
+        access_log=access_log,
         allowed_hosts=tuple(
             h.strip().lower()
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")
