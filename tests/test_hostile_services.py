@@ -475,6 +475,48 @@ def test_http_parser_errors_are_problem_json(
     assert f"(request {document['request_id']})" in output
 
 
+MCP_PARSER_REJECTS = {
+    # answered by the MCP SDK or Starlette, in plain text, until _ProblemErrors
+    "no-content-type": b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}",
+    "unknown-path": b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "foreign-host": b"POST /mcp HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 2\r\n\r\n{}",
+    "malformed-request-line": b"GET\r\n\r\n",
+    "bad-content-length": b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+    "tls-on-plain-http": PARSER_REJECTS["tls-on-plain-http"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(MCP_PARSER_REJECTS))
+def test_mcp_port_parser_errors_are_problem_json(
+    case: str, mock_service: Service, loop: LoopThread, session: aiohttp.ClientSession
+) -> None:
+    """Found while closing issue 6: the MCP port (uvicorn) answered requests its HTTP parser
+    rejects with uvicorn's text/plain 400; mcp_server.ProblemH11Protocol makes them problem+json."""
+    seen = len(mock_service.output())
+    status, headers, body = raw_exchange(mock_service.mcp_port, MCP_PARSER_REJECTS[case])
+    assert 400 <= status < 500, body[:300]
+    document = assert_problem(status, headers, body)
+    if case in ("malformed-request-line", "bad-content-length", "tls-on-plain-http"):
+        assert document["detail"].startswith("the request is not valid HTTP/1.1")
+    assert headers["X-Request-Id"] == document["request_id"]
+    # still serving MCP afterwards, no traceback
+    status, _, _ = loop.run(
+        fetch(
+            session,
+            "POST",
+            mock_service.mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={
+                "Accept": "application/json, text/event-stream",
+                "MCP-Protocol-Version": "2025-11-25",
+            },
+        )
+    )
+    assert status == 200
+    assert "Traceback" not in mock_service.output()[seen:]
+
+
 def test_http_parser_errors_through_a_client_are_problem_json(
     mock_service: Service, loop: LoopThread, isolated_session: aiohttp.ClientSession
 ) -> None:

@@ -21,8 +21,10 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+import h11
 import uvicorn
 from jsonschema import Draft202012Validator
 from mcp.server import CacheHint, Server, ServerRequestContext
@@ -53,6 +55,7 @@ from mcp.types import (
     Tool,
     ToolAnnotations,
 )
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import __version__, operations
 from .client import (
@@ -742,12 +745,101 @@ class _BearerGuard:
         await self.app(scope, receive, send)
 
 
+class _ProblemErrors:
+    """ASGI middleware: the SDK's plain-text HTTP errors (wrong Content-Type or Accept, a Host or
+    Origin it refuses, an unknown path) become problem+json; JSON answers pass untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        text: list[bytes] = []
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                kind = dict(message.get("headers") or ()).get(b"content-type", b"")
+                if message["status"] < 400 or b"json" in kind:
+                    await send(message)
+                else:
+                    held.update(message)  # replaced once its body is known
+                return
+            if not held:
+                await send(message)
+                return
+            text.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            status = held["status"]
+            request_id = uuid.uuid4().hex
+            detail = b"".join(text).decode("utf-8", "replace").strip()[:300]
+            body = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": HTTPStatus(status).phrase,
+                    "status": status,
+                    "detail": detail,
+                    "request_id": request_id,
+                }
+            ).encode()
+            kept = [
+                (k, v)
+                for k, v in held.get("headers") or ()
+                if k.lower() not in (b"content-type", b"content-length")
+            ]
+            headers = [
+                *kept,
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewrite)
+
+
 class EmbeddedUvicorn(uvicorn.Server):
     """uvicorn inside our event loop: we own the signals, it owns the MCP port."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, except that a request its parser rejects (malformed request
+    line, oversize headers, bad framing) gets problem+json with a request id, as on the REST port.
+    """
+
+    def send_400_response(self, msg: str) -> None:
+        request_id = uuid.uuid4().hex
+        log.info("rejected a request that is not valid HTTP/1.1: %s (request %s)", msg, request_id)
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": "Bad Request",
+                "status": 400,
+                "detail": f"the request is not valid HTTP/1.1: {msg}",
+                "request_id": request_id,
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
 
 def http_server(
@@ -773,8 +865,11 @@ def http_server(
         ),
         host=host,
     )
+    app = _ProblemErrors(app)
     if settings.mcp_token:
         app = _BearerGuard(app, settings.mcp_token)
     return EmbeddedUvicorn(
-        uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=int(grace))
+        uvicorn.Config(
+            app, http=ProblemH11Protocol, log_level="warning", timeout_graceful_shutdown=int(grace)
+        )
     )
