@@ -12,7 +12,14 @@ from naftiko_gen.writer import write_tree
 
 from .conftest import ROOT
 
-CASES = ["interactive-brokers", "minimal", "full-feature", "orchestration"]
+CASES = [
+    "interactive-brokers",
+    "minimal",
+    "full-feature",
+    "orchestration",
+    "rest-only",
+    "mcp-stdio",
+]
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +91,69 @@ def test_rest_only_runs_never_import_the_mcp_sdk() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_rest_only_package_serves_and_drains(built: dict[str, Path], workers: str) -> None:
+    """A capability without MCP: its entry point serves REST (one or two processes) and stops
+    cleanly on SIGTERM."""
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, "ADAPTER_WORKERS": workers, "PYTHONPATH": str(built["rest-only"])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rest_only", "rest", "--port", str(port)],
+        cwd=built["rest-only"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_adapter/health") as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "the REST adapter did not start"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+
+
+async def test_stdio_only_package_answers_over_stdio(built: dict[str, Path]) -> None:
+    """A stdio-only MCP capability: the SDK's stdio client lists its tools and calls the mock."""
+    import os
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_stdio", "mcp"],
+        cwd=str(built["mcp-stdio"]),
+        env={**os.environ, "PYTHONPATH": str(built["mcp-stdio"])},
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = [t.name for t in (await session.list_tools()).tools]
+        result = await session.call_tool("about", {})
+    assert tools == ["get-note", "about"]
+    assert result.structured_content == {"name": "notes-mcp", "version": 2}

@@ -253,7 +253,7 @@ def serve(
     for own in rest_sockets[1:]:
         pid = os.fork()
         if pid == 0:
-            inherited = [s for s in (*rest_sockets, mcp_socket) if s is not None and s is not own]
+            inherited = [s for s in [*rest_sockets, mcp_socket] if s is not None and s is not own]
             _worker(settings, own, inherited, os.getppid())
         workers.running.add(pid)
         own.close()
