@@ -247,6 +247,7 @@ class RateLimiter:
         self.interval = 1.0 / rate
         self.max_wait = max_wait
         self._next = 0.0  # when the next request may start
+        self._last = float("-inf")  # when the last request actually left
 
     def reserve(self) -> float:
         """Seconds to wait before sending; raise UpstreamError(429) if that is longer than allowed."""
@@ -263,6 +264,16 @@ class RateLimiter:
             )
         self._next = start + self.interval
         return wait
+
+    async def acquire(self) -> None:
+        """Wait for this request's slot. Timers that fire late (a busy process) must not release
+        their requests together: each leaves at least ``interval`` after the one before."""
+        wait = self.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        while (gap := self._last + self.interval - time.monotonic()) > 0:
+            await asyncio.sleep(gap)
+        self._last = time.monotonic()
 
 
 class UpstreamClient:
@@ -435,9 +446,7 @@ class UpstreamClient:
     async def _pace(self, namespace: str) -> None:
         limiter = self._limiters.get(namespace)
         if limiter is not None:
-            wait = limiter.reserve()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await limiter.acquire()
 
     async def _send_once(self, call: Call, prepared: Prepared, request_id: str) -> UpstreamResponse:
         operation = call.operation
