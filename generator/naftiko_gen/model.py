@@ -173,37 +173,27 @@ class Output:
     json_schema: dict[str, Any] | None = None
 
     @property
-    def paths(self) -> tuple[str, ...]:
-        found: list[str] = []
-
-        def walk(node: dict[str, Any]) -> None:
-            if node.get("mapping"):
-                found.append(node["mapping"])
-            for child in (node.get("properties") or {}).values():
-                walk(child)
+    def nodes(self) -> tuple[dict[str, Any], ...]:
+        """Every node of the shape, depth first (properties, then items)."""
+        found: list[dict[str, Any]] = []
+        stack = [self.shape] if self.shape else []
+        while stack:
+            node = stack.pop()
+            found.append(node)
+            children = [*(node.get("properties") or {}).values()]
             if node.get("items"):
-                walk(node["items"])
+                children.append(node["items"])
+            stack.extend(reversed(children))
+        return tuple(found)
 
-        if self.shape:
-            walk(self.shape)
-        return tuple(dict.fromkeys(found))
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n["mapping"] for n in self.nodes if n.get("mapping")))
 
     @property
     def values(self) -> tuple[Source, ...]:
         """The ``value`` Sources of the shape's nodes."""
-        found: list[Source] = []
-
-        def walk(node: dict[str, Any]) -> None:
-            if node.get("value") is not None:
-                found.append(node["value"])
-            for child in (node.get("properties") or {}).values():
-                walk(child)
-            if node.get("items"):
-                walk(node["items"])
-
-        if self.shape:
-            walk(self.shape)
-        return tuple(found)
+        return tuple(n["value"] for n in self.nodes if n.get("value") is not None)
 
     @property
     def has_values(self) -> bool:
