@@ -12,6 +12,7 @@ import contextlib
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import ssl
@@ -89,7 +90,7 @@ class Shape:
     mapping: str | None = None
     properties: Mapping[str, Shape] = field(default_factory=dict)
     items: Shape | None = None
-    value: Value = None
+    value: Value = None  # a static or templated value: it wins over the mapping
 
 
 @dataclass(frozen=True)
@@ -616,7 +617,42 @@ def _apply(shape: Shape, node: Any) -> Any:
         if not isinstance(value, list):
             return None
         return [_apply(shape.items, item) for item in value]
-    return value
+    return _conform(shape.type, value)
+
+
+def _conform(kind: str, value: Any) -> Any:
+    """*value* as the declared type, or None: the answer always matches the published schema
+    (MCP clients reject structured content that does not). Lossless conversions only."""
+    if value is None:
+        return None
+    if kind == "string":
+        return (
+            value
+            if isinstance(value, str)
+            else (None if isinstance(value, dict | list) else _as_text(value))
+        )
+    if kind == "boolean":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value if isinstance(value, bool) else None
+    if kind in ("number", "integer"):
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value.lower() for c in ".en") else int(value)
+            except ValueError:
+                return None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            return None  # (NaN and Infinity are not JSON)
+        if kind == "integer":
+            return int(value) if isinstance(value, int) or value.is_integer() else None
+        return value
+    if kind == "array":
+        return value if isinstance(value, list) else None
+    return value if isinstance(value, dict) else None
 
 
 # Every JSONPath of the spec, compiled once at import.
@@ -626,7 +662,10 @@ _COMPILED: dict[str, Any] = {path: jsonpath_parse(path) for path in ("$.title", 
 def _select(path: str, node: Any) -> Any:
     if path == "$":
         return node
-    matches = [m.value for m in _COMPILED[path].find(node)]
+    try:
+        matches = [m.value for m in _COMPILED[path].find(node)]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None  # jsonpath-ng trips on unexpected shapes (e.g. [0] on an object): no match
     if not matches:
         return None
     return matches[0] if len(matches) == 1 and not _is_multi(path) else matches

@@ -113,7 +113,7 @@ class Shape:
 
     type: str
     properties: Mapping[str, Shape] = field(default_factory=dict)
-    value: Value = None
+    value: Value = None  # a static or templated value: it wins over the mapping
 
 
 @dataclass(frozen=True)
@@ -791,7 +791,10 @@ _COMPILED: dict[str, Any] = {
 def _select(path: str, node: Any) -> Any:
     if path == "$":
         return node
-    matches = [m.value for m in _COMPILED[path].find(node)]
+    try:
+        matches = [m.value for m in _COMPILED[path].find(node)]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None  # jsonpath-ng trips on unexpected shapes (e.g. [0] on an object): no match
     if not matches:
         return None
     return matches[0] if len(matches) == 1 and not _is_multi(path) else matches
