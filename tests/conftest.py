@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from naftiko_gen.pipeline import analyse, generate
+from naftiko_gen.writer import write_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -22,3 +28,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@contextlib.contextmanager
+def generated_package(root: Path, spec_name: str, spec_text: str) -> Iterator[str]:
+    """Build *spec_text* (saved as *spec_name*) under *root* and make its package importable for
+    the duration; yields the package name."""
+    spec = root / spec_name
+    spec.write_text(textwrap.dedent(spec_text), encoding="utf-8")
+    analysis = analyse(spec)
+    assert analysis.ok and analysis.capability is not None, [
+        d.format() for d in analysis.diagnostics
+    ]
+    write_tree(root / "out", generate(analysis.capability))
+    sys.path.insert(0, str(root / "out"))
+    try:
+        yield analysis.capability.package
+    finally:
+        sys.path.remove(str(root / "out"))

@@ -306,9 +306,7 @@ def test_catalog_paths_server_variables_and_key_placements(tmp_path: Path) -> No
 def test_imported_consumes_with_alias_and_located_errors(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
-    (shared / "api.yml").write_text(
-        textwrap.dedent(
-            """\
+    (shared / "api.yml").write_text(textwrap.dedent("""\
             naftiko: 1.0.0-alpha2
             consumes:
             - namespace: other
@@ -320,9 +318,7 @@ def test_imported_consumes_with_alias_and_located_errors(tmp_path: Path) -> None
               baseUri: http://w.test
               resources:
               - {name: f, path: '/forecast/{{city}}', operations: [{name: forecast, method: GET}]}
-            """
-        )
-    )
+            """))
     cap, diagnostics = _cap(
         tmp_path,
         """\
@@ -345,19 +341,14 @@ def test_imported_consumes_with_alias_and_located_errors(tmp_path: Path) -> None
     assert implied and implied[0].file.endswith("spec.yaml")
 
     broken = tmp_path / "broken.yaml"
-    broken.write_text(
-        HEAD
-        + textwrap.dedent(
-            """\
+    broken.write_text(HEAD + textwrap.dedent("""\
             capability:
               consumes:
               - {import: weather, location: ./shared/nope.yml}
               - {import: missing, location: ./shared/api.yml}
               exposes:
               - {type: mcp, port: 9000, namespace: m, tools: [{name: t, description: t, call: wx.x}]}
-            """
-        )
-    )
+            """))
     errors = [d for d in analyse(broken).diagnostics if d.level == "error"]
     messages = [(Path(d.file).name, d.line, d.message) for d in errors]
     assert ("nope.yml", 1, "file not found") in messages, messages

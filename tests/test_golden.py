@@ -65,7 +65,9 @@ def test_output_is_deterministic() -> None:
     assert first == second
 
 
-def test_formatting_cache_never_changes_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_formatting_cache_never_changes_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NAFTIKO_GEN_CACHE", "off")
     uncached = [(str(f.path), f.content) for f in _files("full-feature")]
     monkeypatch.setenv("NAFTIKO_GEN_CACHE", str(tmp_path / "cache"))

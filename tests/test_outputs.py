@@ -4,18 +4,15 @@ answers that always match the published schema (declared types are enforced, los
 from __future__ import annotations
 
 import importlib
-import sys
-import textwrap
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from mcp import Client
-from naftiko_gen.pipeline import analyse, generate
-from naftiko_gen.writer import write_tree
+
+from .conftest import generated_package
 
 SPEC = """\
 naftiko: 1.0.0-alpha2
@@ -60,19 +57,8 @@ capability:
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("outputs")
-    spec = root / "outputs-check.yaml"
-    spec.write_text(textwrap.dedent(SPEC))
-    analysis = analyse(spec)
-    assert analysis.ok and analysis.capability is not None, [
-        d.format() for d in analysis.diagnostics
-    ]
-    write_tree(root / "out", generate(analysis.capability))
-    sys.path.insert(0, str(root / "out"))
-    try:
-        yield analysis.capability.package
-    finally:
-        sys.path.remove(str(root / "out"))
+    with generated_package(tmp_path_factory.mktemp("outputs"), "outputs-check.yaml", SPEC) as name:
+        yield name
 
 
 @pytest.fixture

@@ -571,8 +571,13 @@ class Capability:
 
     @property
     def uses_output_values(self) -> bool:
-        """Some output node answers a static or templated ``value``."""
+        """Some output node answers a static or templated ``value`` (mocks, or next to a call)."""
         return any(a.output.has_values for a in self.actions if not isinstance(a, Flow))
+
+    @property
+    def uses_call_output_values(self) -> bool:
+        """Some call's mapped output also has ``value`` nodes: reshaping needs the inputs."""
+        return any(isinstance(a, Call) and a.output.has_values for a in self.actions)
 
     @property
     def jsonpaths(self) -> tuple[str, ...]:
@@ -696,7 +701,7 @@ class Capability:
                     return True
                 if any(isinstance(st, LookupStep) and has(st.value) for st in action.steps):
                     return True
-            elif isinstance(action, Mock) and any(has(v) for v in action.output.values):
+            elif any(has(v) for v in action.output.values):
                 return True
         for call in self.calls:
             if any(has(s) for _, s in call.args) or any(has(s) for _, s in call.extra_query):
@@ -849,7 +854,7 @@ def action_sources(actions: tuple[Action, ...]) -> list[Source]:
         if isinstance(action, Flow):
             sources += [s.value for s in action.steps if isinstance(s, LookupStep)]
             sources += [s for _, s in action.mappings]
-        elif isinstance(action, Mock):
+        else:
             sources += list(action.output.values)
     return sources
 
