@@ -683,6 +683,12 @@ class Capability:
         return action_type(self.actions)
 
     @property
+    def client_action_type(self) -> str:
+        """What the client runs: calls (flow steps are calls too), plus flows and mocks if used."""
+        kinds = self.action_type.split(" | ")
+        return " | ".join(["Call", *(k for k in kinds if k != "Call")])
+
+    @property
     def auth_kinds(self) -> tuple[str, ...]:
         return tuple(sorted({u.auth.kind for u in self.upstreams if u.auth}))
 

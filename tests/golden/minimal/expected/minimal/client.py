@@ -96,9 +96,8 @@ class UpstreamResponse:
     content_type: str
     body: bytes
     retry_after: float | None = None
-    headers: tuple[
-        tuple[str, str], ...
-    ] = ()  # the upstream headers callers may see (see _PASSED_HEADERS)
+    # The upstream headers callers may see (see _PASSED_HEADERS).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:

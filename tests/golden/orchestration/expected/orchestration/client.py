@@ -163,7 +163,7 @@ class Flow:
     mappings: Mapping[str, Value] = field(default_factory=dict)
 
 
-Action = Flow | Mock
+Action = Call | Flow | Mock
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,8 @@ class UpstreamResponse:
     content_type: str
     body: bytes
     retry_after: float | None = None
-    headers: tuple[
-        tuple[str, str], ...
-    ] = ()  # the upstream headers callers may see (see _PASSED_HEADERS)
+    # The upstream headers callers may see (see _PASSED_HEADERS).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
