@@ -193,7 +193,7 @@ def test_server_variables_are_required_settings(package: str) -> None:
     settings_mod = importlib.import_module(f"{package}.settings")
     with pytest.raises(settings_mod.ConfigError, match="USERS_HOST"):
         settings_mod.load_settings({"USERS_PORT": "1", "DIALECT_KEY": ""})
-    # The whole URL can be given instead... (the variables are still read: see README)
+    # USERS_BASE_URL overrides the URL built from the variables (which must still be set)
     loaded = settings_mod.load_settings(
         {"USERS_HOST": "h", "USERS_PORT": "1", "DIALECT_KEY": "", "USERS_BASE_URL": "http://x:2/v"}
     )

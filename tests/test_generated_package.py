@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
 
 from .conftest import ROOT
+from .hostile_support import free_port
 
 CASES = [
     "interactive-brokers",
@@ -93,24 +100,11 @@ def test_rest_only_runs_never_import_the_mcp_sdk() -> None:
     assert result.stdout == "[]\n"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_rest_only_package_serves_and_drains(built: dict[str, Path], workers: str) -> None:
     """A capability without MCP: its entry point serves REST (one or two processes) and stops
     cleanly on SIGTERM."""
-    import os
-    import signal
-    import time
-    import urllib.request
-
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ADAPTER_WORKERS": workers, "PYTHONPATH": str(built["rest-only"])}
     process = subprocess.Popen(
         [sys.executable, "-m", "rest_only", "rest", "--port", str(port)],
@@ -140,11 +134,6 @@ def test_rest_only_package_serves_and_drains(built: dict[str, Path], workers: st
 
 async def test_stdio_only_package_answers_over_stdio(built: dict[str, Path]) -> None:
     """A stdio-only MCP capability: the SDK's stdio client lists its tools and calls the mock."""
-    import os
-
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
-
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_stdio", "mcp"],

@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml

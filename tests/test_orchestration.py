@@ -8,7 +8,6 @@ import importlib
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -271,10 +271,6 @@ class Flow:
         return tuple(s.call for s in self.steps if isinstance(s, CallStep))
 
     @property
-    def retry(self) -> bool:
-        return False
-
-    @property
     def step_paths(self) -> tuple[str, ...]:
         """Every JSONPath the flow evaluates over step results."""
         found: list[str] = []
@@ -304,10 +300,6 @@ class Mock:
     @property
     def calls(self) -> tuple[Call, ...]:
         return ()
-
-    @property
-    def retry(self) -> bool:
-        return False
 
 
 Action = Call | Flow | Mock

@@ -772,10 +772,8 @@ class Resolver:
                     f"consumed output {item['name']!r} needs a JSONPath 'value' starting with '$'",
                     (*path, "outputParameters", i),
                 )
-            elif jsonpath.problem(selector):
-                self.report.error(
-                    jsonpath.problem(selector) or "", (*path, "outputParameters", i, "value")
-                )
+            elif problem := jsonpath.problem(selector):
+                self.report.error(problem, (*path, "outputParameters", i, "value"))
             else:
                 outputs.append((item["name"], "$" if selector in ("$", "$.") else selector))
         base = (
@@ -811,8 +809,8 @@ class Resolver:
             return None
         kind = str(raw.get("type", "json"))
         data = raw.get("data")
-        if kind == "json" and isinstance(data, str) and _json_text(data) is not None:
-            return Body(kind="json", template=_json_text(data))  # a JSON document as text
+        if kind == "json" and isinstance(data, str) and (document := _json_text(data)) is not None:
+            return Body(kind="json", template=document)  # a JSON document as text
         if kind == "json":
             return Body(kind="json", template=data)
         if kind == "yaml" and isinstance(data, dict | list):
@@ -1414,8 +1412,8 @@ class Resolver:
                 path,
             )
             return Source(kind="literal", value=None)
-        if jsonpath.problem(value):
-            self.report.error(jsonpath.problem(value) or "", path)
+        if problem := jsonpath.problem(value):
+            self.report.error(problem, path)
             return Source(kind="literal", value=None)
         return Source(kind="step", value=value)
 
@@ -1562,8 +1560,8 @@ class Resolver:
                 self.report.error(
                     f"mapping {mapping!r} must be a JSONPath starting with '$'", (*path, "mapping")
                 )
-            elif jsonpath.problem(mapping):
-                self.report.error(jsonpath.problem(mapping) or "", (*path, "mapping"))
+            elif problem := jsonpath.problem(mapping):
+                self.report.error(problem, (*path, "mapping"))
             else:
                 node["mapping"] = "$" if mapping in ("$", "$.") else mapping
         if kind == "object" and raw.get("properties"):
@@ -2124,8 +2122,7 @@ def _json_text(text: str) -> Any:
                 node = node.replace(token, placeholder)
         return node
 
-    restored = restore(document)
-    return restored if all(t not in json.dumps(restored) for t in held) else None
+    return restore(document)
 
 
 def _route_path(spec_path: str) -> tuple[str, dict[str, str]]:

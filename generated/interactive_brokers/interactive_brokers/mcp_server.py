@@ -614,6 +614,19 @@ class _BearerGuard:
         await self.app(scope, receive, send)
 
 
+def _problem(status: int, detail: str) -> tuple[bytes, str]:
+    """An RFC 9457 problem document (as on the REST port) and its fresh request id."""
+    request_id = uuid.uuid4().hex
+    document = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    return json.dumps(document).encode(), request_id
+
+
 class _ProblemErrors:
     """ASGI middleware: the SDK's plain-text HTTP errors (wrong Content-Type or Accept, a Host or
     Origin it refuses, an unknown path) become problem+json; JSON answers pass untouched."""
@@ -643,17 +656,8 @@ class _ProblemErrors:
             if message.get("more_body"):
                 return
             status = held["status"]
-            request_id = uuid.uuid4().hex
             detail = b"".join(text).decode("utf-8", "replace").strip()[:300]
-            body = json.dumps(
-                {
-                    "type": "about:blank",
-                    "title": HTTPStatus(status).phrase,
-                    "status": status,
-                    "detail": detail,
-                    "request_id": request_id,
-                }
-            ).encode()
+            body, request_id = _problem(status, detail)
             kept = [
                 (k, v)
                 for k, v in held.get("headers") or ()
@@ -685,17 +689,8 @@ class ProblemH11Protocol(H11Protocol):
     """
 
     def send_400_response(self, msg: str) -> None:
-        request_id = uuid.uuid4().hex
+        body, request_id = _problem(400, f"the request is not valid HTTP/1.1: {msg}")
         log.info("rejected a request that is not valid HTTP/1.1: %s (request %s)", msg, request_id)
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Bad Request",
-                "status": 400,
-                "detail": f"the request is not valid HTTP/1.1: {msg}",
-                "request_id": request_id,
-            }
-        ).encode()
         headers = [
             (b"content-type", b"application/problem+json"),
             (b"content-length", str(len(body)).encode()),

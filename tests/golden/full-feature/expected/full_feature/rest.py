@@ -276,17 +276,22 @@ def _coerce(item: Input, raw: Any) -> Any:
     return raw
 
 
-async def _read_json(request: web.Request) -> Any:
+async def _read_body(request: web.Request) -> bytes:
+    """The request body's bytes (empty when there is none); an unreadable body is a BadRequest."""
     if not request.body_exists:
-        return None
+        return b""
     try:
-        raw = await request.read()
+        return await request.read()
     except (web.HTTPRequestEntityTooLarge, asyncio.CancelledError):
         raise
     except Exception:  # aiohttp's payload/decoding errors: a body we cannot read is the caller's
         raise BadRequest(
             "the request body cannot be read (bad Content-Encoding or framing)"
         ) from None
+
+
+async def _read_json(request: web.Request) -> Any:
+    raw = await _read_body(request)
     if not raw.strip():
         return None
     # Only JSON is accepted: other types are how a web page would smuggle a "simple" request.
@@ -376,16 +381,7 @@ def _forward_handler(route: ForwardRoute) -> Handler:
         tail = request.raw_path.split("?", 1)[0][len(route.prefix) :]
         if any(unquote(segment) in (".", "..") for segment in tail.split("/")):
             raise BadRequest("the path may not contain '.' or '..' segments")
-        try:
-            data = await request.read() if request.body_exists else b""
-        except (web.HTTPRequestEntityTooLarge, asyncio.CancelledError):
-            raise
-        except (
-            Exception
-        ):  # aiohttp's payload/decoding errors: a body we cannot read is the caller's
-            raise BadRequest(
-                "the request body cannot be read (bad Content-Encoding or framing)"
-            ) from None
+        data = await _read_body(request)
         headers = {
             name: request.headers[name] for name in route.trusted_headers if name in request.headers
         }

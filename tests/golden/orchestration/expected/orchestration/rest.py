@@ -234,17 +234,22 @@ def _coerce(item: Input, raw: Any) -> Any:
     return raw
 
 
-async def _read_json(request: web.Request) -> Any:
+async def _read_body(request: web.Request) -> bytes:
+    """The request body's bytes (empty when there is none); an unreadable body is a BadRequest."""
     if not request.body_exists:
-        return None
+        return b""
     try:
-        raw = await request.read()
+        return await request.read()
     except (web.HTTPRequestEntityTooLarge, asyncio.CancelledError):
         raise
     except Exception:  # aiohttp's payload/decoding errors: a body we cannot read is the caller's
         raise BadRequest(
             "the request body cannot be read (bad Content-Encoding or framing)"
         ) from None
+
+
+async def _read_json(request: web.Request) -> Any:
+    raw = await _read_body(request)
     if not raw.strip():
         return None
     # Only JSON is accepted: other types are how a web page would smuggle a "simple" request.

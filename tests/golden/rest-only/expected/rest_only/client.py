@@ -146,6 +146,21 @@ SHARED_PARAMS: dict[str, tuple[tuple[Param, Value], ...]] = {
 }
 
 
+def _add_shared_params(
+    namespace: str,
+    secrets: Mapping[str, str],
+    headers: dict[str, str],
+    query: list[tuple[str, str]],
+) -> None:
+    """The API-wide parameters of *namespace* (fixed values or bind variables), into a request."""
+    for param, source in SHARED_PARAMS.get(namespace, ()):
+        value = _as_text(resolve(source, {}, secrets))
+        if param.location == "query":
+            query.append((param.name, value))
+        else:
+            headers[param.name] = value
+
+
 def resolve(value: Value, inputs: Mapping[str, Any], secrets: Mapping[str, str]) -> Any:
     """The concrete value of *value* for one request."""
     if isinstance(value, FromInput):
@@ -387,12 +402,7 @@ class UpstreamClient:
                 if _HEADER_UNSAFE.search(text) or param.name.lower() in _HOP_BY_HOP:
                     raise InputError(f"header {param.name!r} has a value that cannot be sent")
                 headers[param.name] = text
-        for param, source in SHARED_PARAMS.get(operation.namespace, ()):
-            value = _as_text(resolve(source, inputs, secrets))
-            if param.location == "query":
-                query.append((param.name, value))
-            else:
-                headers[param.name] = value
+        _add_shared_params(operation.namespace, secrets, headers, query)
         data, content_type = build_body(call, values, inputs, secrets, raw_body)
         if content_type is not None:
             headers["Content-Type"] = content_type
@@ -416,12 +426,7 @@ class UpstreamClient:
         url = URL(upstream.base_url.rstrip("/") + path, encoded=True)
         query = list(query)
         headers = {"Accept": "application/json, */*;q=0.5", **headers}
-        for param, source in SHARED_PARAMS.get(namespace, ()):
-            value = _as_text(resolve(source, {}, self.settings.secrets))
-            if param.location == "query":
-                query.append((param.name, value))
-            else:
-                headers[param.name] = value
+        _add_shared_params(namespace, self.settings.secrets, headers, query)
         call = Call(operation=Operation(namespace, "forward", method, path))
         await self._pace(namespace)
         return await self._send_once(call, Prepared(method, url, headers, query, data), request_id)
