@@ -650,12 +650,19 @@ class Capability:
     @property
     def client_imports_rest(self) -> str:
         return client_imports(
-            self.rest_actions, "InputError", "UpstreamClient", "UpstreamError", "UpstreamResponse"
+            self.rest_actions,
+            "InputError",
+            "UpstreamClient",
+            "UpstreamError",
+            "UpstreamResponse",
+            "new_request_id",
         )
 
     @property
     def client_imports_mcp(self) -> str:
-        return client_imports(self.mcp_actions, "InputError", "UpstreamClient", "UpstreamError")
+        return client_imports(
+            self.mcp_actions, "InputError", "UpstreamClient", "UpstreamError", "new_request_id"
+        )
 
     @property
     def rest_action_type(self) -> str:

@@ -18,7 +18,6 @@ import re
 import secrets
 import time
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -67,6 +66,7 @@ from .client import (
     Template,
     UpstreamClient,
     UpstreamError,
+    new_request_id,
     shape_output,
 )
 from .settings import Settings
@@ -593,7 +593,7 @@ def create_server(client: UpstreamClient) -> Server:
                             retryable=False,
                         )
                 response = await client.send_prepared(
-                    binding.call, prepared, request_id=uuid.uuid4().hex
+                    binding.call, prepared, request_id=new_request_id()
                 )
             except InputError as exc:
                 outcome = "invalid-arguments"
@@ -649,7 +649,7 @@ def create_server(client: UpstreamClient) -> Server:
             if inputs is None:
                 continue
             try:
-                response = await client.send(binding.call, inputs, request_id=uuid.uuid4().hex)
+                response = await client.send(binding.call, inputs, request_id=new_request_id())
             except (InputError, UpstreamError) as exc:
                 raise MCPError(code=INTERNAL_ERROR, message=f"cannot read {uri}: {exc}") from None
             if not response.ok:
@@ -747,7 +747,7 @@ class _BearerGuard:
 
 def _problem(status: int, detail: str) -> tuple[bytes, str]:
     """An RFC 9457 problem document (as on the REST port) and its fresh request id."""
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     document = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,

@@ -16,7 +16,6 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -41,7 +40,7 @@ from mcp.types import (
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import __version__, operations
-from .client import Body, Call, FromInput, InputError, UpstreamClient, UpstreamError
+from .client import Body, Call, FromInput, InputError, UpstreamClient, UpstreamError, new_request_id
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -544,7 +543,7 @@ def create_server(client: UpstreamClient) -> Server:
                             retryable=False,
                         )
                 response = await client.send_prepared(
-                    binding.call, prepared, request_id=uuid.uuid4().hex
+                    binding.call, prepared, request_id=new_request_id()
                 )
             except InputError as exc:
                 outcome = "invalid-arguments"
@@ -616,7 +615,7 @@ class _BearerGuard:
 
 def _problem(status: int, detail: str) -> tuple[bytes, str]:
     """An RFC 9457 problem document (as on the REST port) and its fresh request id."""
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     document = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,7 @@ from .client import (
     Shape,
     UpstreamClient,
     UpstreamError,
+    new_request_id,
     shape_output,
 )
 
@@ -230,7 +230,7 @@ def create_server(client: UpstreamClient) -> Server:
             try:
                 prepared = client.prepare(binding.call, arguments)
                 response = await client.send_prepared(
-                    binding.call, prepared, request_id=uuid.uuid4().hex
+                    binding.call, prepared, request_id=new_request_id()
                 )
             except InputError as exc:
                 outcome = "invalid-arguments"

@@ -453,6 +453,13 @@ class UpstreamClient:
         return
 
 
+def new_request_id() -> str:
+    """A fresh request id in the ``uuid4().hex`` format (32 hex digits). Ids only correlate log
+    lines, they guard nothing: the process's PRNG makes them without a system call per request
+    (``random`` reseeds itself in forked workers)."""
+    return f"{random.getrandbits(128):032x}"
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
     if not value:

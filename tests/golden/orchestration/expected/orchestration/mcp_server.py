@@ -16,7 +16,6 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -55,6 +54,7 @@ from .client import (
     Template,
     UpstreamClient,
     UpstreamError,
+    new_request_id,
 )
 from .settings import Settings
 
@@ -441,7 +441,7 @@ def create_server(client: UpstreamClient) -> Server:
                             retryable=False,
                         )
                 response = await client.send_prepared(
-                    binding.call, prepared, request_id=uuid.uuid4().hex
+                    binding.call, prepared, request_id=new_request_id()
                 )
             except InputError as exc:
                 outcome = "invalid-arguments"
@@ -513,7 +513,7 @@ class _BearerGuard:
 
 def _problem(status: int, detail: str) -> tuple[bytes, str]:
     """An RFC 9457 problem document (as on the REST port) and its fresh request id."""
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     document = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,

@@ -9,12 +9,12 @@ traceback and never a secret.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
 import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from .client import (
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,
+    new_request_id,
 )
 from .settings import Settings
 
@@ -334,6 +335,7 @@ def _handler(route: Route) -> Handler:
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+@functools.lru_cache(maxsize=256)  # every request asks; a client sends the same Host each time
 def _host_allowed(value: str, allowed: tuple[str, ...]) -> bool:
     """Whether a Host (``name[:port]``) is localhost or configured in ADAPTER_ALLOWED_HOSTS."""
     try:
@@ -369,7 +371,7 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
 async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem+json for every failure, and one access-log line per request."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
     REQUEST_ID.set(request_id)
     started = time.perf_counter()
     try:
@@ -481,7 +483,7 @@ class ProblemRequestHandler(web.RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:  # a response is half sent: no second one can follow
             raise ConnectionError("the response is sent already; closing the connection")
-        request_id = uuid.uuid4().hex  # a rejected request has no readable X-Request-Id
+        request_id = new_request_id()  # a rejected request has no readable X-Request-Id
         REQUEST_ID.set(request_id)  # (this runs in the request's own task and context)
         if status >= 500:
             log.error("unhandled error (request %s)", request_id, exc_info=exc)

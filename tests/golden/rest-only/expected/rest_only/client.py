@@ -12,6 +12,7 @@ import contextlib
 import email.utils
 import json
 import logging
+import random
 import re
 import ssl
 import time
@@ -522,6 +523,13 @@ class UpstreamClient:
     ) -> None:
         """Add the consumed API's credentials; an empty secret means 'send none'."""
         return
+
+
+def new_request_id() -> str:
+    """A fresh request id in the ``uuid4().hex`` format (32 hex digits). Ids only correlate log
+    lines, they guard nothing: the process's PRNG makes them without a system call per request
+    (``random`` reseeds itself in forked workers)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _retry_after(value: str | None) -> float | None:
