@@ -13,7 +13,7 @@ from pathlib import Path
 from drivers import Load
 from footprint_bench import Footprint
 from gen_bench import GenResult
-from rest_bench import ADAPTERS, TARGETS
+from rest_bench import ADAPTERS, FLOOR, TARGETS
 
 MB = 1_000_000  # targets are in MB (10^6 bytes); /proc reports KiB
 
@@ -32,6 +32,7 @@ class Results:
     gen_profiles: dict[str, str] = field(default_factory=dict)  # spec label -> cProfile report
     rest: dict[tuple[int, str], Load] | None = None
     rest_driver: str = ""
+    rest_profile: str = ""  # py-spy report (measured when a REST throughput target is missed)
     mcp: dict[tuple[int, str], Load] | None = None
     footprint: Footprint | None = None
     imports: list[tuple[str, float]] = field(default_factory=list)
@@ -101,6 +102,7 @@ def rest_table(rest: dict[tuple[int, str], Load]) -> str:
     rows = []
     for c in sorted({c for c, _ in rest}):
         direct, proxy = rest[(c, "direct")], rest[(c, "nginx proxy")]
+        floor = rest.get((c, FLOOR))
         for name in TARGETS:
             if (c, name) not in rest:
                 continue
@@ -116,7 +118,8 @@ def rest_table(rest: dict[tuple[int, str], Load]) -> str:
                     _ratio(load.p50_ms, direct.p50_ms),
                     _ratio(load.p99_ms, direct.p99_ms),
                     f"{load.p50_ms - direct.p50_ms:+.2f}",
-                    f"{load.rps / proxy.rps:.0%}" if name in ADAPTERS else "",
+                    f"{load.rps / proxy.rps:.0%}" if name in (*ADAPTERS, FLOOR) else "",
+                    f"{load.rps / floor.rps:.0%}" if floor and name in ADAPTERS else "",
                     _cpu(load),
                     str(load.errors),
                 ]
@@ -132,6 +135,7 @@ def rest_table(rest: dict[tuple[int, str], Load]) -> str:
         "p99 ÷ direct",
         "p50 added ms",
         "÷ nginx proxy",
+        "÷ aiohttp floor",
         "front CPU/req",
         "errors",
     ]
@@ -346,6 +350,9 @@ def sections(results: Results) -> list[tuple[str, str]]:
         out.append((title, f"```\n{profile}\n```"))
     if results.rest:
         out.append((f"2. REST adapter overhead ({results.rest_driver})", rest_table(results.rest)))
+    if results.rest_profile:
+        title = "2b. REST profile: where a request's CPU goes, adapter vs aiohttp floor (py-spy)"
+        out.append((title, results.rest_profile))
     if results.mcp:
         out.append(("3. MCP tools/call getaccounts: generated vs FastMCP", mcp_table(results.mcp)))
     if results.footprint:

@@ -6,6 +6,8 @@ Targets, all serving the same bytes (checked before any load):
 * ``adapter``: the generated REST adapter as configured by default (one process),
   ``GET /iserver/accounts``;
 * ``adapter ×2``: the same with ``ADAPTER_WORKERS=2`` (two processes on one port, SO_REUSEPORT);
+* ``aiohttp floor``: ``aiohttp_floor.py``, the bare aiohttp proxy of the same route (what the
+  adapter's libraries cost before any of its features);
 * ``nginx proxy``: nginx ``proxy_pass`` (one worker), ``GET /iserver/accounts``.
 
 Per concurrency the three targets run back to back; with several rounds, each cell keeps its
@@ -19,15 +21,17 @@ from collections.abc import Callable
 
 from drivers import Load, best, run_loadgen, run_wrk, with_cpu
 
-TARGETS = ("direct", "adapter", "adapter ×2", "nginx proxy")
+TARGETS = ("direct", "adapter", "adapter ×2", "aiohttp floor", "nginx proxy")
 ADAPTERS = ("adapter", "adapter ×2")
+FLOOR = "aiohttp floor"
 
 
-def urls(origin: int, adapter: int, adapter2: int, proxy: int) -> dict[str, str]:
+def urls(origin: int, adapter: int, adapter2: int, floor: int, proxy: int) -> dict[str, str]:
     return {
         "direct": f"http://127.0.0.1:{origin}/v1/api/iserver/accounts",
         "adapter": f"http://127.0.0.1:{adapter}/iserver/accounts",
         "adapter ×2": f"http://127.0.0.1:{adapter2}/iserver/accounts",
+        FLOOR: f"http://127.0.0.1:{floor}/iserver/accounts",
         "nginx proxy": f"http://127.0.0.1:{proxy}/iserver/accounts",
     }
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import profile_rest
 from drivers import wrk_version
 from footprint_bench import import_breakdown, import_rss_kib, run_footprint
 from gen_bench import profile_build, run_generation, write_synth_specs
@@ -42,13 +43,14 @@ from report import (
     sections,
     verdicts,
 )
-from rest_bench import ADAPTERS, run_rest, urls
+from rest_bench import ADAPTERS, FLOOR, run_rest, urls
 from services import (
     FASTMCP_REQUIREMENT,
     REPO,
     ensure_fastmcp_venv,
     peer_versions,
     start_fastmcp,
+    start_floor,
     start_generated,
     wait_mcp,
     wait_rest,
@@ -69,7 +71,8 @@ SEED_OPERATIONS = 9
 EXPECT = "DU1234567"  # the account id in the getaccounts body: every MCP result must carry it
 SECTIONS = ("gen", "rest", "mcp", "footprint")
 IDLE_RSS_TARGET = 80_000_000  # bytes
-NAGLE_MS = (35.0, 50.0)  # p50 band of a Nagle + delayed-ACK stall on Linux loopback
+NAGLE_MS = (35.0, 50.0)
+PROFILE_CONCURRENCY = 16  # p50 band of a Nagle + delayed-ACK stall on Linux loopback
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Plan:
     rest_seconds: float
     rest_rounds: int
     concurrencies: tuple[int, ...]
+    profile_seconds: int  # py-spy sampling of the adapter and the floor on a REST miss
     mcp_plan: tuple[tuple[int, int], ...]  # (concurrency, calls)
     mcp_rounds: int
     startup_runs: int
@@ -93,6 +97,7 @@ FULL = Plan(
     rest_seconds=5.0,
     rest_rounds=2,
     concurrencies=(1, 16, 64),
+    profile_seconds=8,
     mcp_plan=((1, 500), (16, 3000)),
     mcp_rounds=3,
     startup_runs=3,
@@ -105,6 +110,7 @@ QUICK = Plan(
     rest_seconds=2.0,
     rest_rounds=1,
     concurrencies=(1, 16, 64),
+    profile_seconds=3,
     mcp_plan=((1, 150), (16, 800)),
     mcp_rounds=1,
     startup_runs=1,
@@ -193,22 +199,50 @@ def rest_section(
     wait_rest(procs, "rest-adapter", adapter)
     adapter2 = start_generated(procs, "rest", origin, "rest-adapter-x2", ADAPTER_WORKERS="2")
     wait_rest(procs, "rest-adapter-x2", adapter2)
+    floor = start_floor(procs, origin, "aiohttp-floor")
     proxy_port = start_proxy(procs, tools.nginx, workdir, origin)
-    assert adapter.rest_port is not None and adapter2.rest_port is not None
-    targets = urls(origin, adapter.rest_port, adapter2.rest_port, proxy_port)
+    assert adapter.rest_port and adapter2.rest_port and floor.rest_port
+    targets = urls(origin, adapter.rest_port, adapter2.rest_port, floor.rest_port, proxy_port)
     pgids = {
         "direct": procs.get("nginx-origin").pid,
         "adapter": adapter.proc.pid,
         "adapter ×2": adapter2.proc.pid,
+        FLOOR: floor.proc.pid,
         "nginx proxy": procs.get("nginx-proxy").pid,
     }
     results.rest_driver = "wrk" if tools.wrk else "loadgen.py, wrk unavailable"
     results.rest = run_rest(
         targets, pgids, tools.wrk, plan.concurrencies, plan.rest_seconds, plan.rest_rounds, log
     )
-    procs.stop(adapter.proc)
-    procs.stop(adapter2.proc)
-    procs.stop(procs.get("nginx-proxy"))
+    missed = any(
+        load.rps < 0.35 * results.rest[(c, "nginx proxy")].rps
+        for (c, name), load in results.rest.items()
+        if name in ADAPTERS
+    )
+    py_spy = profile_rest.ensure_py_spy(log) if missed and tools.wrk else None
+    if py_spy and tools.wrk:
+        log(f"  REST target missed: profiling the adapter and the floor ({PROFILE_CONCURRENCY=})")
+        results.versions["py-spy"] = profile_rest.py_spy_version(py_spy)
+        try:
+            profiles = {
+                name: profile_rest.profile(
+                    py_spy,
+                    tools.wrk,
+                    pgids[name],
+                    targets[name],
+                    PROFILE_CONCURRENCY,
+                    plan.profile_seconds,
+                    workdir,
+                )
+                for name in ("adapter", FLOOR)
+            }
+        except RuntimeError as exc:  # e.g. no ptrace permission: the tables still stand
+            log(f"  profile failed: {exc}")
+            results.rest_profile = f"not measured: {exc}"
+        else:
+            results.rest_profile = profile_rest.report(profiles, PROFILE_CONCURRENCY)
+    for proc in (adapter.proc, adapter2.proc, floor.proc, procs.get("nginx-proxy")):
+        procs.stop(proc)
 
 
 def mcp_section(results: Results, plan: Plan, procs: Processes, origin: int) -> None:
@@ -253,12 +287,16 @@ def notes(results: Results, plan: Plan, quick: bool) -> list[str]:
             "'adapter' is the generated package as configured by default: one process, access "
             "log on (plain format, to a file), uvloop when installed (ADAPTER_EVENT_LOOP=auto). "
             "'adapter ×2' is the same with ADAPTER_WORKERS=2: two processes, each with its own "
-            "SO_REUSEPORT socket on the port. 'front CPU/req' is the CPU time of the process "
+            "SO_REUSEPORT socket on the port. 'aiohttp floor' is benchmarks/aiohttp_floor.py: "
+            "one aiohttp route proxied with one pooled ClientSession, same event loop, and "
+            "nothing else (no access log, middleware, input checks, request id, error mapping "
+            "or timeout): what the adapter's libraries cost before its features. "
+            "'front CPU/req' is the CPU time of the process "
             "group in front (origin nginx / adapter processes / proxy nginx) per request; "
             "1.00 cores = one core saturated."
         )
         for c in plan.concurrencies:
-            proxy = results.rest[(c, "nginx proxy")]
+            proxy, floor = results.rest[(c, "nginx proxy")], results.rest[(c, FLOOR)]
             for name in ADAPTERS:
                 adapter = results.rest[(c, name)]
                 if adapter.rps / proxy.rps >= 0.35:
@@ -270,8 +308,16 @@ def notes(results: Results, plan: Plan, quick: bool) -> list[str]:
                     f"{proxy.cpu_us_per_request or 0:.0f} µs for nginx, so a process with a whole "
                     f"core to itself tops out near {1e6 / cpu if cpu else 0:,.0f} req/s; here "
                     f"it got {adapter.cores or 0:.2f} cores (the rest went to wrk, nginx and "
-                    "anything else running on the 2 cores)."
+                    "anything else running on the 2 cores). The aiohttp floor, one process "
+                    f"with none of the adapter's features, reaches {floor.rps / proxy.rps:.0%} "
+                    f"of nginx ({floor.cpu_us_per_request or 0:.0f} µs per request)."
                 )
+        if results.rest_profile.startswith("wrk"):
+            out.append(
+                "Section 2b charges each py-spy sample to a component; the difference column is "
+                "what the generated code costs over the floor, the floor column what aiohttp's "
+                "server and client and the kernel's loopback TCP cost."
+            )
     if results.mcp:
         out.append(
             f"MCP: both servers serve Streamable HTTP at /mcp with JSON responses, stateless. "

@@ -65,6 +65,16 @@ def start_generated(
     return Service(proc, rest_port, mcp_port, started_at)
 
 
+def start_floor(procs: Processes, origin_port: int, name: str) -> Service:
+    """``aiohttp_floor.py``: the bare aiohttp proxy of the same route (see its docstring)."""
+    port = free_port()
+    argv = [sys.executable, str(HERE / "aiohttp_floor.py"), upstream_url(origin_port), str(port)]
+    started_at = time.perf_counter()
+    proc = procs.start(name, argv, cwd=HERE)
+    wait_ready(procs, name, proc, lambda: http_status(port, "/iserver/accounts") == 200)
+    return Service(proc, port, None, started_at)
+
+
 def wait_rest(procs: Processes, name: str, service: Service) -> float:
     """Seconds from process start to the first 200 from ``/_adapter/health``."""
     port = service.rest_port
