@@ -9,6 +9,7 @@ while wrk loads the REST route and ``loadgen.py`` loads the MCP tool at the same
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import time
@@ -134,3 +135,52 @@ def import_rss_kib() -> int:
         check=True,
     )
     return int(done.stdout.strip())
+
+
+# What ``serve`` imports, heaviest dependencies first in the order they load; each step's RSS
+# growth is charged to it (a module already pulled in by an earlier step adds nothing).
+RSS_STEPS = (
+    "ssl",
+    "asyncio",
+    "aiohttp",
+    "aiohttp.web",
+    "uvloop",
+    "pydantic",
+    "uvicorn",
+    "starlette",
+    "jsonschema",
+    "mcp_types",
+    "mcp.types",
+    "mcp.server",
+    "interactive_brokers.__main__",
+    "interactive_brokers.mcp_server",
+)
+_RSS_CODE = """
+import importlib, importlib.util, json, sys
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+steps = [("python itself", rss())]
+for name in sys.argv[1:]:
+    if importlib.util.find_spec(name.split(".")[0]) is None:
+        continue
+    importlib.import_module(name)
+    steps.append((name, rss()))
+print(json.dumps(steps))
+"""
+
+
+def import_rss_steps() -> list[tuple[str, int]]:
+    """(step, KiB of RSS it adds) for importing what ``serve`` imports, one module at a time."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_CODE, *RSS_STEPS],
+        cwd=PACKAGE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    totals = json.loads(done.stdout)
+    return [(totals[0][0], totals[0][1])] + [
+        (name, kib - before) for (name, kib), (_, before) in zip(totals[1:], totals, strict=False)
+    ]

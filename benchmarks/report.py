@@ -37,6 +37,7 @@ class Results:
     footprint: Footprint | None = None
     imports: list[tuple[str, float]] = field(default_factory=list)
     import_rss_kib: int = 0  # peak RSS of importing the package alone (measured on an RSS miss)
+    import_rss: list[tuple[str, int]] = field(default_factory=list)  # (step, KiB) on an RSS miss
     versions: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -361,6 +362,11 @@ def sections(results: Results) -> list[tuple[str, str]]:
         rows = [[name, f"{seconds:.3f}"] for name, seconds in results.imports]
         body = md_table(["top-level package", "import s (own time)"], rows)
         out.append(("4b. Start-up: import time by package (python -X importtime)", body))
+    if results.import_rss:
+        rows = [[name, _mem(kib)] for name, kib in results.import_rss]
+        rows.append(["total", _mem(sum(kib for _, kib in results.import_rss))])
+        body = md_table(["import (in this order)", "RSS it adds"], rows)
+        out.append(("4c. Idle RSS: what each import adds (VmRSS, one process)", body))
     for name, reason in results.skipped.items():
         out.append((f"{name}: not measured", reason))
     return out

@@ -30,7 +30,7 @@ from types import FrameType
 
 import profile_rest
 from drivers import wrk_version
-from footprint_bench import import_breakdown, import_rss_kib, run_footprint
+from footprint_bench import import_breakdown, import_rss_kib, import_rss_steps, run_footprint
 from gen_bench import profile_build, run_generation, write_synth_specs
 from mcp_bench import run_mcp
 from procs import Processes
@@ -273,6 +273,7 @@ def footprint_section(
         results.imports = import_breakdown()
     if results.footprint.idle_kib * 1024 >= IDLE_RSS_TARGET:
         results.import_rss_kib = import_rss_kib()
+        results.import_rss = import_rss_steps()
 
 
 def notes(results: Results, plan: Plan, quick: bool) -> list[str]:
