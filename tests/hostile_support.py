@@ -715,12 +715,19 @@ def service_env(base_url: str, **extra: str) -> dict[str, str]:
 
 
 class Service:
-    """``python -m interactive_brokers serve|rest`` on free loopback ports, output to files."""
+    """``python -m <module> serve|rest`` on free loopback ports, output to files."""
 
     def __init__(
-        self, package_dir: Path, log_dir: Path, name: str, env: dict[str, str], command: str
+        self,
+        package_dir: Path,
+        log_dir: Path,
+        name: str,
+        env: dict[str, str],
+        command: str,
+        module: str = "interactive_brokers",
     ) -> None:
         self.package_dir = package_dir
+        self.module = module
         self.name = name
         self.env = env
         self.command = command
@@ -751,7 +758,7 @@ class Service:
         return "\n".join(parts)
 
     def start(self) -> Service:
-        command = [sys.executable, "-m", "interactive_brokers", self.command, "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", self.module, self.command, "--host", "127.0.0.1"]
         command += ["--port", str(self.rest_port)]
         if self.command == "serve":
             command += ["--mcp-port", str(self.mcp_port)]

@@ -219,7 +219,7 @@ def test_file_binds_and_spec_declared_inbound_token(tmp_path: Path) -> None:
     code = (
         "import os, sys; sys.path.insert(0, sys.argv[1]);"
         "from filebinds.settings import load_settings, ConfigError\n"
-        "s = load_settings(dict(os.environ)); print(s.secrets['TOKEN'], s.mcp_token)"
+        "s = load_settings(dict(os.environ)); print(s.secrets['TOKEN'], s.mcp_guard.secret)"
     )
 
     def run(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -102,10 +103,15 @@ def test_rest_only_runs_never_import_the_mcp_sdk() -> None:
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_rest_only_package_serves_and_drains(built: dict[str, Path], workers: str) -> None:
-    """A capability without MCP: its entry point serves REST (one or two processes) and stops
-    cleanly on SIGTERM."""
+    """A capability without MCP: its entry point serves REST (one or two processes, each asking
+    for the spec's inbound bearer token) and stops cleanly on SIGTERM."""
     port = free_port()
-    env = {**os.environ, "ADAPTER_WORKERS": workers, "PYTHONPATH": str(built["rest-only"])}
+    env = {
+        **os.environ,
+        "ADAPTER_WORKERS": workers,
+        "PYTHONPATH": str(built["rest-only"]),
+        "USERS_ADAPTER_TOKEN": "users-adapter-token",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "rest_only", "rest", "--port", str(port)],
         cwd=built["rest-only"],
@@ -125,6 +131,12 @@ def test_rest_only_package_serves_and_drains(built: dict[str, Path], workers: st
                 assert process.poll() is None, process.stdout.read() if process.stdout else ""
                 assert time.monotonic() < deadline, "the REST adapter did not start"
                 time.sleep(0.1)
+        for _ in range(4):  # new connections: with two workers, both answer
+            refused = urllib.request.Request(f"http://127.0.0.1:{port}/users", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(refused)
+            assert answer.value.code == 401
+            assert answer.value.headers["WWW-Authenticate"] == 'Bearer realm="rest_only"'
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)

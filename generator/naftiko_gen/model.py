@@ -62,7 +62,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class Auth:
-    """Outbound authentication of one consumed namespace."""
+    """Authentication: outbound (what a consumed namespace's requests carry) or inbound (what
+    clients of an exposed adapter must send)."""
 
     kind: Literal["bearer", "basic", "digest", "apikey"]
     token: Source | None = None
@@ -369,6 +370,7 @@ class RestAdapter:
     description: str
     routes: tuple[RestRoute, ...]
     forwards: tuple[Forward, ...] = ()
+    inbound: Auth | None = None  # the spec's `authentication`: what REST clients must send
 
     @property
     def uses_mapped_output(self) -> bool:
@@ -462,7 +464,7 @@ class McpAdapter:
     tools: tuple[McpTool, ...]
     resources: tuple[McpResource, ...] = ()
     prompts: tuple[McpPrompt, ...] = ()
-    inbound_token: Source | None = None  # the spec's `authentication: bearer` for MCP clients
+    inbound: Auth | None = None  # the spec's `authentication`: what MCP HTTP clients must send
 
     @property
     def uses_mapped_output(self) -> bool:
@@ -613,6 +615,63 @@ class Capability:
         return self.mcp is not None and self.mcp.transport == "http"
 
     @property
+    def inbound_auths(self) -> tuple[Auth, ...]:
+        """The inbound authentication the spec declares on its HTTP surfaces."""
+        found = [self.rest.inbound if self.rest else None]
+        found.append(self.mcp.inbound if self.mcp_http and self.mcp else None)
+        return tuple(auth for auth in found if auth is not None)
+
+    @property
+    def inbound_kinds(self) -> frozenset[str]:
+        """Inbound schemes the guard must know: bearer always (the *_TOKEN settings), plus the spec's."""
+        return frozenset({"bearer", *(auth.kind for auth in self.inbound_auths)})
+
+    @property
+    def inbound_placements(self) -> frozenset[str]:
+        """Where inbound credentials are read: the Authorization header always, plus API keys'."""
+        return frozenset({"header"}).union(*(self.guard_placements(a) for a in self.inbound_auths))
+
+    @staticmethod
+    def guard_placements(auth: Auth | None) -> frozenset[str]:
+        """Where one surface reads its credential: a header (Authorization, or a *_TOKEN
+        setting's), plus its API key's placement."""
+        return frozenset(
+            {"header", *(placement for placement, _, _ in (auth.keys if auth else ()))}
+        )
+
+    @property
+    def inbound_secret_vars(self) -> frozenset[str]:
+        """Bind variables that hold what clients must present (never 'empty = no credential')."""
+        return frozenset(name for auth in self.inbound_auths for name in auth.secrets)
+
+    def inbound_text(self, auth: Auth | None, override: str) -> str:
+        """What a surface's clients must send, in a sentence (for the generated README)."""
+        refused = "otherwise 401, problem+json with WWW-Authenticate"
+        if auth is None:
+            return (
+                f"Clients send no credential, unless {override} is set: then they must send "
+                f"'Authorization: Bearer <that token>' ({refused})."
+            )
+        needs = " and ".join(env for _, env in self.inbound_needs(auth)) or "the spec's literal"
+        if auth.kind == "apikey":
+            placement, name, _ = auth.keys[0]
+            what = f"an API key in the {placement} {name!r} (the value of {needs})"
+            refused = "otherwise 401, problem+json"
+        elif auth.kind == "basic":
+            what = f"'Authorization: Basic <user:password>' ({needs})"
+        else:
+            what = f"'Authorization: Bearer <token>' (the value of {needs})"
+        return (
+            f"Clients must send {what} ({refused}); {override}, when set, replaces this with "
+            "'Authorization: Bearer <that token>'."
+        )
+
+    def inbound_needs(self, auth: Auth) -> tuple[tuple[str, str], ...]:
+        """(bind variable, environment variable) of each secret *auth* uses, in order."""
+        env = {secret.var: secret.env for secret in self.secrets}
+        return tuple((name, env.get(name, name)) for name in auth.secrets)
+
+    @property
     def commands(self) -> tuple[str, ...]:
         found = []
         if self.rest:
@@ -757,13 +816,27 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
             EnvVar(
                 secret.env,
                 None,
-                f"Secret for {{{{{secret.var}}}}}; set it empty to send no credential."
+                (
+                    f"Secret for {{{{{secret.var}}}}}: what clients must present (inbound "
+                    "authentication); an empty value stops the adapter from starting."
+                    if secret.var in capability.inbound_secret_vars
+                    else f"Secret for {{{{{secret.var}}}}}; set it empty to send no credential."
+                )
                 + (f" Unset: read from {secret.file} (key {secret.env})." if secret.file else ""),
                 secret=True,
             )
         )
     a = capability.env_prefix
     if capability.rest:
+        found.append(
+            EnvVar(
+                f"{a}_REST_TOKEN",
+                "",
+                "When set, REST clients must send 'Authorization: Bearer <token>' (it replaces the "
+                "spec's inbound authentication); the /_adapter/ probes stay open.",
+                secret=True,
+            )
+        )
         found.append(
             EnvVar(
                 f"{a}_MAX_BODY_BYTES",
@@ -776,7 +849,8 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
             EnvVar(
                 f"{a}_MCP_TOKEN",
                 "",
-                "When set, MCP HTTP clients must send 'Authorization: Bearer <token>'.",
+                "When set, MCP HTTP clients must send 'Authorization: Bearer <token>' (it replaces "
+                "the spec's inbound authentication).",
                 secret=True,
             )
         )

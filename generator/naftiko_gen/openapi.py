@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Capability, Forward, Input, RestRoute
+from .model import Auth, Capability, Forward, Input, RestRoute
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "retryable": {"type": "boolean"},
+    },
+    "required": ["title", "status"],
+}
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -110,8 +123,20 @@ def _operation(route: RestRoute) -> dict[str, Any]:
     }
     if route.accepts_body:
         responses["413"] = _problem("Request body too large")
-    op["responses"] = dict(sorted(responses.items(), key=lambda kv: (kv[0] == "default", kv[0])))
+    op["responses"] = dict(sorted(responses.items(), key=_response_order))
     return op
+
+
+def _response_order(item: tuple[str, Any]) -> tuple[bool, str]:
+    return item[0] == "default", item[0]
+
+
+def _security_scheme(auth: Auth) -> tuple[str, dict[str, Any]]:
+    """(name, OpenAPI security scheme) of the REST adapter's inbound authentication."""
+    if auth.kind == "apikey":
+        placement, name, _ = auth.keys[0]
+        return "apiKey", {"type": "apiKey", "in": placement, "name": name}
+    return f"{auth.kind}Auth", {"type": "http", "scheme": auth.kind}
 
 
 def openapi_document(cap: Capability) -> dict[str, Any]:
@@ -128,6 +153,18 @@ def openapi_document(cap: Capability) -> dict[str, Any]:
     }
     for forward in cap.rest.forwards:
         paths[forward.prefix + "/{path}"] = _forward_item(forward)
+    components: dict[str, Any] = {"schemas": {"Problem": PROBLEM_SCHEMA}}
+    security: list[dict[str, list[str]]] = []
+    if cap.rest.inbound is not None:
+        name, scheme = _security_scheme(cap.rest.inbound)
+        components["securitySchemes"] = {name: scheme}
+        security = [{name: []}]
+        refused = _problem("Missing or wrong credentials (see securitySchemes)")
+        for item in paths.values():
+            for key, operation in item.items():
+                if key != "parameters":
+                    responses = {**operation["responses"], "401": refused}
+                    operation["responses"] = dict(sorted(responses.items(), key=_response_order))
     paths["/_adapter/health"] = {
         "get": {
             "operationId": "_adapter_health",
@@ -155,26 +192,16 @@ def openapi_document(cap: Capability) -> dict[str, Any]:
             "responses": {"200": simple_ok},
         }
     }
-    return {
+    if security:
+        for path in ("/_adapter/health", "/_adapter/ready", "/_adapter/openapi.json"):
+            paths[path]["get"]["security"] = []  # probes stay open
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": info,
         "servers": [{"url": f"http://127.0.0.1:{cap.rest.port}"}],
         "paths": paths,
-        "components": {
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "description": "RFC 9457 problem details",
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "request_id": {"type": "string"},
-                        "retryable": {"type": "boolean"},
-                    },
-                    "required": ["title", "status"],
-                }
-            }
-        },
+        "components": components,
     }
+    if security:
+        document["security"] = security
+    return document

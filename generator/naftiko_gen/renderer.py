@@ -26,6 +26,7 @@ import jinja2
 
 from .model import (
     Action,
+    Auth,
     Body,
     CallStep,
     Capability,
@@ -203,6 +204,24 @@ def secret_expr(value: Source) -> str:
     return " + ".join(parts)
 
 
+def guard_expr(auth: Auth) -> str:
+    """Python expression for the inbound ``Guard`` of *auth*, over ``load_settings``'s ``secrets``."""
+    if auth.kind == "apikey":
+        placement, name, value = auth.keys[0]
+        return f'Guard("apikey", {secret_expr(value)}, name={py(name)}, placement={py(placement)})'
+    if auth.kind == "basic":
+        assert auth.username is not None and auth.password is not None
+        return f'Guard("basic", {secret_expr(auth.username)} + ":" + {secret_expr(auth.password)})'
+    assert auth.token is not None
+    return f'Guard("bearer", {secret_expr(auth.token)})'
+
+
+def needs_expr(needs: tuple[tuple[str, str], ...]) -> str:
+    """``((environment variable, value), ...)`` of the secrets an inbound guard is made of."""
+    items = "".join(f"({py(env)}, secrets[{py(var)}]), " for var, env in needs)
+    return f"({items})"
+
+
 def base_url_expr(upstream: Upstream) -> str:
     """Default base URL: the spec's literal, or an expression over the loaded secrets."""
     if upstream.base_url_template is None:
@@ -244,6 +263,8 @@ def environment_jinja() -> jinja2.Environment:
         input_kwargs=input_kwargs,
         base_url_expr=base_url_expr,
         secret_expr=secret_expr,
+        guard_expr=guard_expr,
+        needs_expr=needs_expr,
     )
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
     env.filters["toml"] = toml_string
@@ -267,6 +288,8 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
         ("tests/__init__.py.jinja", "tests/__init__.py"),
         ("tests/conftest.py.jinja", "tests/conftest.py"),
     ]
+    if cap.rest or cap.mcp_http:
+        plan.append(("package/inbound.py.jinja", f"{pkg}/inbound.py"))
     if cap.rest:
         plan += [
             ("package/rest.py.jinja", f"{pkg}/rest.py"),

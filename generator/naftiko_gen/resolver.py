@@ -331,8 +331,9 @@ class Resolver:
             for param in upstream.shared_params:
                 if param.value:
                     used.update(param.value.secrets)
-        if mcp is not None and mcp.inbound_token is not None:
-            used.update(mcp.inbound_token.secrets)
+        for adapter in (rest, mcp):
+            if adapter is not None and adapter.inbound is not None:
+                used.update(adapter.inbound.secrets)
         for call in _calls(rest, mcp):
             for _, source in (*call.args, *call.extra_query):
                 used.update(source.secrets)
@@ -961,6 +962,46 @@ class Resolver:
             return None
         return self._template(raw[key], (*path, key), inputs=None)
 
+    def _inbound(self, exposes: dict[str, Any], surface: str, path: Pointer) -> Auth | None:
+        """``exposes[].authentication``: what the adapter's clients must send (bearer, basic or
+        one API key in a header, query parameter or cookie), every secret from binds."""
+        raw = exposes.get("authentication")
+        if raw is None:
+            return None
+        where = (*path, "authentication")
+        if not isinstance(raw, dict):
+            self.report.error("authentication must be a mapping with a 'type'", where)
+            return None
+        if raw.get("type") in ("digest", "oauth2"):
+            self.report.unsupported(
+                f"inbound {raw['type']} authentication on the {surface} adapter "
+                "(bearer, basic and apikey are supported)",
+                (*where, "type"),
+            )
+            return None
+        auth = self._auth(raw, where)
+        if auth is None:
+            return None
+        if len(auth.keys) > 1:
+            self.report.unsupported(
+                f"more than one inbound API key on the {surface} adapter", where
+            )
+            return None
+        for source in auth.sources:
+            if source.kind == "literal" and not str(source.value or ""):
+                self.report.error("the inbound credential is empty: it would admit anyone", where)
+                return None
+            if source.kind == "literal":
+                self.report.warning(
+                    "the inbound credential is written in the spec; bind it ('{{VAR}}') so it "
+                    "stays out of the spec and the generated code",
+                    where,
+                )
+            elif source.inputs or source.step_paths:
+                self.report.error("the inbound credential must come from binds", where)
+                return None
+        return auth
+
     # ------------------------------------------------------------------ templates and sources
     def _template(self, value: Any, path: Pointer, *, inputs: _Surface | None) -> Source:
         """A value that may hold ``{{...}}`` placeholders: secrets anywhere, inputs where a surface is given."""
@@ -1577,10 +1618,7 @@ class Resolver:
 
     # ------------------------------------------------------------------ REST
     def _rest(self, exposes: dict[str, Any], path: Pointer) -> RestAdapter | None:
-        if exposes.get("authentication"):
-            self.report.unsupported(
-                "inbound authentication on the REST adapter", (*path, "authentication")
-            )
+        inbound = self._inbound(exposes, "REST", path)
         namespace = _text(exposes.get("namespace"))
         routes: list[RestRoute] = []
         forwards: list[Forward] = []
@@ -1590,7 +1628,7 @@ class Resolver:
             r_path: Pointer = (*path, "resources", r_index)
             spec_path = _text(resource.get("path"))
             if "forward" in resource:
-                forward = self._forward(resource, spec_path, r_path)
+                forward = self._forward(resource, spec_path, r_path, inbound)
                 if forward is not None:
                     forwards.append(forward)
                 continue
@@ -1698,9 +1736,12 @@ class Resolver:
             description=_text(exposes.get("description")),
             routes=tuple(routes),
             forwards=tuple(forwards),
+            inbound=inbound,
         )
 
-    def _forward(self, resource: dict[str, Any], spec_path: str, path: Pointer) -> Forward | None:
+    def _forward(
+        self, resource: dict[str, Any], spec_path: str, path: Pointer, inbound: Auth | None
+    ) -> Forward | None:
         """``forward: {targetNamespace, trustedHeaders}``: every request below the resource path
         is proxied to that API (its credentials and shared parameters added)."""
         raw = resource["forward"]
@@ -1742,11 +1783,16 @@ class Resolver:
         ):
             self.report.error("trustedHeaders must be a list of header names", (*path, "forward"))
             return None
-        blocked = [h for h in trusted if h.lower() in FORWARD_NEVER]
+        never = FORWARD_NEVER | {
+            name.lower()
+            for placement, name, _ in (inbound.keys if inbound else ())
+            if placement == "header"
+        }
+        blocked = [h for h in trusted if h.lower() in never]
         if blocked:
             self.report.error(
                 f"trustedHeaders may not pass {blocked[0]!r}: the adapter never forwards callers' "
-                "credentials, cookies or connection headers",
+                "credentials (its own inbound API key included), cookies or connection headers",
                 (*path, "forward"),
             )
             return None
@@ -1815,26 +1861,14 @@ class Resolver:
 
     # ------------------------------------------------------------------ MCP
     def _mcp(self, exposes: dict[str, Any], path: Pointer) -> McpAdapter | None:
-        inbound_token = None
-        auth = exposes.get("authentication")
-        if isinstance(auth, dict):
-            if auth.get("type") != "bearer":
-                self.report.unsupported(
-                    f"inbound {auth.get('type')} authentication on the MCP adapter (bearer is supported)",
-                    (*path, "authentication", "type"),
-                )
-            elif exposes.get("transport") == "stdio":
-                self.report.warning(
-                    "inbound authentication does not apply to stdio; ignored",
-                    (*path, "authentication"),
-                )
-            else:
-                inbound_token = self._required_template(auth, "token", (*path, "authentication"))
-                if inbound_token is not None and inbound_token.inputs:
-                    self.report.error(
-                        "the inbound token must come from binds, not from inputs",
-                        (*path, "authentication"),
-                    )
+        inbound = None
+        if exposes.get("transport") == "stdio" and exposes.get("authentication"):
+            self.report.warning(
+                "inbound authentication does not apply to stdio; ignored",
+                (*path, "authentication"),
+            )
+        else:
+            inbound = self._inbound(exposes, "MCP", path)
         transport = exposes.get("transport", "http")
         if transport not in ("http", "stdio"):
             self.report.error(
@@ -1898,7 +1932,7 @@ class Resolver:
             tools=tuple(tools),
             resources=resources,
             prompts=prompts,
-            inbound_token=inbound_token,
+            inbound=inbound,
         )
 
     def _unique(self, items: list[Any], what: str, path: Pointer) -> tuple[Any, ...]:

@@ -40,6 +40,7 @@ from .client import (
     new_request_id,
     shape_output,
 )
+from .inbound import Guard
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -439,6 +440,26 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
     return None
 
 
+def _refuse_unauthenticated(request: web.Request) -> web.Response | None:
+    """Inbound authentication (the spec's, or ADAPTER_REST_TOKEN); the /_adapter/ probes stay open."""
+    guard = request.app[SETTINGS].rest_guard
+    if (
+        guard is None
+        or request.path.startswith("/_adapter/")
+        or guard.admits(_credential(request, guard))
+    ):
+        return None
+    response = problem(request, 401, "Unauthorized", guard.hint)
+    if guard.challenge:
+        response.headers["WWW-Authenticate"] = guard.challenge
+    return response
+
+
+def _credential(request: web.Request, guard: Guard) -> str | None:
+    """The value at the guard's placement and name (None when the request has none)."""
+    return request.headers.get(guard.name)
+
+
 @web.middleware
 async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem+json for every failure, and one access-log line per request."""
@@ -447,7 +468,9 @@ async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.
     REQUEST_ID.set(request_id)
     started = time.perf_counter()
     try:
-        response = _refuse_foreign(request) or await handler(request)
+        response = (
+            _refuse_foreign(request) or _refuse_unauthenticated(request) or await handler(request)
+        )
     except UnsupportedMediaType as exc:
         response = problem(request, 415, "Unsupported media type", str(exc))
     except BadRequest as exc:

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .inbound import Guard
+
 
 class ConfigError(Exception):
     """A missing or malformed environment variable; the message names it."""
@@ -37,11 +39,12 @@ class Settings:
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
     event_loop: str = "asyncio"  # asyncio | uvloop
+    rest_guard: Guard | None = field(default=None, repr=False)  # what REST clients must send
     max_body_bytes: int = 1024 * 1024
     workers: int = 1  # REST adapter processes
     access_log: bool = True  # one line per REST request
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
-    mcp_token: str | None = field(default=None, repr=False)
+    mcp_guard: Guard | None = field(default=None, repr=False)  # what MCP HTTP clients must send
     confirm: str = "writes"  # writes | destructive | off | comma-separated tool names
     confirm_key: bytes = field(default=b"", repr=False)
     confirm_ttl: float = 120.0
@@ -131,6 +134,26 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
     )
 
 
+def _guard(
+    environ: Mapping[str, str],
+    override: str,
+    declared: Guard | None = None,
+    needs: tuple[tuple[str, str], ...] = (),
+) -> Guard | None:
+    """A surface's inbound guard: a bearer token from *override* when set (it replaces the
+    spec's), else *declared*, the spec's, whose secrets (*needs*: variable, value) must not be
+    empty: an empty expected credential would admit clients that send an empty one."""
+    token = environ.get(override, "").strip()
+    if token:
+        return Guard("bearer", token)
+    for name, value in needs:
+        if not value:
+            raise ConfigError(
+                f"{name} is empty, but it is the credential clients must send (the spec's inbound authentication); set it, or set {override}"
+            )
+    return declared
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the adapters' configuration; raise ConfigError naming the first bad variable."""
     environ = os.environ if environ is None else environ
@@ -147,6 +170,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "ARCHIVE_PASSWORD" not in environ:
         raise ConfigError("ARCHIVE_PASSWORD is not set (set it empty to send no credential)")
     secrets["ARCHIVE_PASSWORD"] = environ["ARCHIVE_PASSWORD"]
+    if "FLEET_ADAPTER_KEY" not in environ:
+        raise ConfigError(
+            "FLEET_ADAPTER_KEY is not set (the credential clients must send: the spec's inbound authentication)"
+        )
+    secrets["FLEET_ADAPTER_KEY"] = environ["FLEET_ADAPTER_KEY"]
+    if "FLEET_AGENT_USER" not in environ:
+        raise ConfigError(
+            "FLEET_AGENT_USER is not set (the credential clients must send: the spec's inbound authentication)"
+        )
+    secrets["AGENT_USER"] = environ["FLEET_AGENT_USER"]
+    if "FLEET_AGENT_PASSWORD" not in environ:
+        raise ConfigError(
+            "FLEET_AGENT_PASSWORD is not set (the credential clients must send: the spec's inbound authentication)"
+        )
+    secrets["AGENT_PASSWORD"] = environ["FLEET_AGENT_PASSWORD"]
     log_format = environ.get("ADAPTER_LOG_FORMAT", "plain").strip() or "plain"
     if log_format not in ("plain", "json"):
         raise ConfigError("ADAPTER_LOG_FORMAT must be plain or json")
@@ -170,6 +208,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secrets=secrets,
         log_format=log_format,
         event_loop=event_loop,
+        rest_guard=_guard(
+            environ,
+            "ADAPTER_REST_TOKEN",
+            Guard("apikey", secrets["FLEET_ADAPTER_KEY"], name="X-Fleet-Key", placement="header"),
+            (("FLEET_ADAPTER_KEY", secrets["FLEET_ADAPTER_KEY"]),),
+        ),
         max_body_bytes=max_body,
         workers=workers,
         access_log=access_log,
@@ -178,7 +222,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")
             if h.strip()
         ),
-        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
+        mcp_guard=_guard(
+            environ,
+            "ADAPTER_MCP_TOKEN",
+            Guard("basic", secrets["AGENT_USER"] + ":" + secrets["AGENT_PASSWORD"]),
+            (
+                ("FLEET_AGENT_USER", secrets["AGENT_USER"]),
+                ("FLEET_AGENT_PASSWORD", secrets["AGENT_PASSWORD"]),
+            ),
+        ),
         confirm=environ.get("ADAPTER_CONFIRM", "writes").strip() or "writes",
         # Without a configured key each process signs with its own random key.
         confirm_key=environ.get("ADAPTER_CONFIRM_KEY", "").encode() or os.urandom(32),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -68,9 +69,8 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
     await runner.cleanup()
 
 
-@pytest.fixture
-def settings(upstream: FakeUpstream) -> Settings:
-    environ = {
+def _environ(upstream: FakeUpstream) -> dict[str, str]:
+    return {
         "FLEET_BASE_URL": upstream.base_url + "/api/v2",
         "WEATHER_BASE_URL": upstream.base_url + "",
         "ARCHIVE_BASE_URL": upstream.base_url + "",
@@ -78,5 +78,19 @@ def settings(upstream: FakeUpstream) -> Settings:
         "WEATHER_API_KEY": "test-secret-2",
         "ARCHIVE_USER": "test-secret-3",
         "ARCHIVE_PASSWORD": "test-secret-4",
+        "FLEET_ADAPTER_KEY": "test-secret-5",
+        "FLEET_AGENT_USER": "test-secret-6",
+        "FLEET_AGENT_PASSWORD": "test-secret-7",
     }
-    return load_settings(environ)
+
+
+@pytest.fixture
+def guarded_settings(upstream: FakeUpstream) -> Settings:
+    """As configured: clients must send the spec's inbound credentials."""
+    return load_settings(_environ(upstream))
+
+
+@pytest.fixture
+def settings(guarded_settings: Settings) -> Settings:
+    """Without inbound authentication (tested on its own, with guarded_settings)."""
+    return dataclasses.replace(guarded_settings, rest_guard=None, mcp_guard=None)

@@ -167,6 +167,29 @@ async def test_forward_proxies_method_path_query_and_body(
         await upstream_client.close()
 
 
+async def test_inbound_authentication_is_required(
+    guarded_settings: Settings, upstream: FakeUpstream
+) -> None:
+    guard = guarded_settings.rest_guard
+    assert guard is not None
+    _, method, path, query, headers, body, _, _, _ = CASES[0]
+    query, headers = dict(query), dict(headers)
+    client, upstream_client = await _client(guarded_settings)
+    try:
+        refused = await client.request(method, path, params=query, headers=headers, json=body)
+        assert refused.status == 401
+        assert refused.content_type == "application/problem+json"
+        assert guard.secret not in await refused.text()
+        assert upstream.requests == []
+        headers["X-Fleet-Key"] = guard.secret
+        admitted = await client.request(method, path, params=query, headers=headers, json=body)
+        assert admitted.status == 200, await admitted.text()
+        assert len(upstream.requests) == 1
+    finally:
+        await client.close()
+        await upstream_client.close()
+
+
 async def test_upstream_error_is_passed_through(settings: Settings, upstream: FakeUpstream) -> None:
     upstream.status, upstream.payload = 418, {"error": "teapot"}
     _, method, path, query, headers, body, _, _, _ = CASES[0]

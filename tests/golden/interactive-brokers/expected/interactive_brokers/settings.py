@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .inbound import Guard
+
 
 class ConfigError(Exception):
     """A missing or malformed environment variable; the message names it."""
@@ -37,11 +39,12 @@ class Settings:
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
     event_loop: str = "asyncio"  # asyncio | uvloop
+    rest_guard: Guard | None = field(default=None, repr=False)  # what REST clients must send
     max_body_bytes: int = 1024 * 1024
     workers: int = 1  # REST adapter processes
     access_log: bool = True  # one line per REST request
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
-    mcp_token: str | None = field(default=None, repr=False)
+    mcp_guard: Guard | None = field(default=None, repr=False)  # what MCP HTTP clients must send
     confirm: str = "writes"  # writes | destructive | off | comma-separated tool names
     confirm_key: bytes = field(default=b"", repr=False)
     confirm_ttl: float = 120.0
@@ -131,6 +134,12 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
     )
 
 
+def _guard(environ: Mapping[str, str], override: str) -> Guard | None:
+    """A surface's inbound guard: a bearer token from *override* when set, else none."""
+    token = environ.get(override, "").strip()
+    return Guard("bearer", token) if token else None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the adapters' configuration; raise ConfigError naming the first bad variable."""
     environ = os.environ if environ is None else environ
@@ -163,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secrets=secrets,
         log_format=log_format,
         event_loop=event_loop,
+        rest_guard=_guard(environ, "ADAPTER_REST_TOKEN"),
         max_body_bytes=max_body,
         workers=workers,
         access_log=access_log,
@@ -171,7 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")
             if h.strip()
         ),
-        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
+        mcp_guard=_guard(environ, "ADAPTER_MCP_TOKEN"),
         confirm=environ.get("ADAPTER_CONFIRM", "writes").strip() or "writes",
         # Without a configured key each process signs with its own random key.
         confirm_key=environ.get("ADAPTER_CONFIRM_KEY", "").encode() or os.urandom(32),

@@ -9,7 +9,6 @@ Serves Streamable HTTP (both protocol eras, 2025-11-25 and 2026-07-28) and stdio
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -38,6 +37,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import __version__, operations
 from .client import Call, InputError, UpstreamClient, UpstreamError, new_request_id
+from .inbound import Guard
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -201,32 +201,33 @@ def create_server(client: UpstreamClient) -> Server:
     )
 
 
-class _BearerGuard:
-    """ASGI middleware: require ``Authorization: Bearer <token>`` on every HTTP request."""
+class _AuthGuard:
+    """ASGI middleware: every HTTP request must carry the guard's credential (401 otherwise)."""
 
-    def __init__(self, app: Any, token: str) -> None:
+    def __init__(self, app: Any, guard: Guard) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.guard = guard
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            supplied = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
-                body = b'{"error": "unauthorized", "detail": "send Authorization: Bearer <token>"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="mcp"'),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
+        if scope["type"] == "http" and not self.guard.admits(_credential(scope, self.guard)):
+            body, request_id = _problem(401, self.guard.hint)
+            headers = [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ]
+            headers.append((b"www-authenticate", self.guard.challenge.encode()))
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
+
+
+def _credential(scope: Any, guard: Guard) -> str | None:
+    """The value at the guard's placement and name in an ASGI HTTP request (None when absent)."""
+    wanted = guard.name.lower().encode()
+    raw = next((value for name, value in scope["headers"] if name == wanted), None)
+    return None if raw is None else raw.decode("latin-1")
 
 
 def _problem(status: int, detail: str) -> tuple[bytes, str]:
@@ -345,8 +346,8 @@ def http_server(
         host=host,
     )
     app = _ProblemErrors(app)
-    if settings.mcp_token:
-        app = _BearerGuard(app, settings.mcp_token)
+    if settings.mcp_guard is not None:
+        app = _AuthGuard(app, settings.mcp_guard)
     return EmbeddedUvicorn(
         uvicorn.Config(
             app, http=ProblemH11Protocol, log_level="warning", timeout_graceful_shutdown=int(grace)

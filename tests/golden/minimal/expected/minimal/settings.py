@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .inbound import Guard
+
 
 class ConfigError(Exception):
     """A missing or malformed environment variable; the message names it."""
@@ -38,7 +40,7 @@ class Settings:
     log_format: str = "plain"
     event_loop: str = "asyncio"  # asyncio | uvloop
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
-    mcp_token: str | None = field(default=None, repr=False)
+    mcp_guard: Guard | None = field(default=None, repr=False)  # what MCP HTTP clients must send
 
 
 def _number(
@@ -125,6 +127,12 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
     )
 
 
+def _guard(environ: Mapping[str, str], override: str) -> Guard | None:
+    """A surface's inbound guard: a bearer token from *override* when set, else none."""
+    token = environ.get(override, "").strip()
+    return Guard("bearer", token) if token else None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the adapters' configuration; raise ConfigError naming the first bad variable."""
     environ = os.environ if environ is None else environ
@@ -152,5 +160,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")
             if h.strip()
         ),
-        mcp_token=environ.get("ADAPTER_MCP_TOKEN") or None,
+        mcp_guard=_guard(environ, "ADAPTER_MCP_TOKEN"),
     )

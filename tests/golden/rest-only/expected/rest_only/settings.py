@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .inbound import Guard
+
 
 class ConfigError(Exception):
     """A missing or malformed environment variable; the message names it."""
@@ -37,6 +39,7 @@ class Settings:
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
     event_loop: str = "asyncio"  # asyncio | uvloop
+    rest_guard: Guard | None = field(default=None, repr=False)  # what REST clients must send
     max_body_bytes: int = 1024 * 1024
     workers: int = 1  # REST adapter processes
     access_log: bool = True  # one line per REST request
@@ -127,10 +130,35 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
     )
 
 
+def _guard(
+    environ: Mapping[str, str],
+    override: str,
+    declared: Guard | None = None,
+    needs: tuple[tuple[str, str], ...] = (),
+) -> Guard | None:
+    """A surface's inbound guard: a bearer token from *override* when set (it replaces the
+    spec's), else *declared*, the spec's, whose secrets (*needs*: variable, value) must not be
+    empty: an empty expected credential would admit clients that send an empty one."""
+    token = environ.get(override, "").strip()
+    if token:
+        return Guard("bearer", token)
+    for name, value in needs:
+        if not value:
+            raise ConfigError(
+                f"{name} is empty, but it is the credential clients must send (the spec's inbound authentication); set it, or set {override}"
+            )
+    return declared
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the adapters' configuration; raise ConfigError naming the first bad variable."""
     environ = os.environ if environ is None else environ
     secrets: dict[str, str] = {}
+    if "USERS_ADAPTER_TOKEN" not in environ:
+        raise ConfigError(
+            "USERS_ADAPTER_TOKEN is not set (the credential clients must send: the spec's inbound authentication)"
+        )
+    secrets["USERS_ADAPTER_TOKEN"] = environ["USERS_ADAPTER_TOKEN"]
     log_format = environ.get("ADAPTER_LOG_FORMAT", "plain").strip() or "plain"
     if log_format not in ("plain", "json"):
         raise ConfigError("ADAPTER_LOG_FORMAT must be plain or json")
@@ -152,6 +180,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secrets=secrets,
         log_format=log_format,
         event_loop=event_loop,
+        rest_guard=_guard(
+            environ,
+            "ADAPTER_REST_TOKEN",
+            Guard("bearer", secrets["USERS_ADAPTER_TOKEN"]),
+            (("USERS_ADAPTER_TOKEN", secrets["USERS_ADAPTER_TOKEN"]),),
+        ),
         max_body_bytes=max_body,
         workers=workers,
         access_log=access_log,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -68,9 +69,20 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
     await runner.cleanup()
 
 
-@pytest.fixture
-def settings(upstream: FakeUpstream) -> Settings:
-    environ = {
+def _environ(upstream: FakeUpstream) -> dict[str, str]:
+    return {
         "USERS_BASE_URL": upstream.base_url + "/v1",
+        "USERS_ADAPTER_TOKEN": "test-secret-1",
     }
-    return load_settings(environ)
+
+
+@pytest.fixture
+def guarded_settings(upstream: FakeUpstream) -> Settings:
+    """As configured: clients must send the spec's inbound credentials."""
+    return load_settings(_environ(upstream))
+
+
+@pytest.fixture
+def settings(guarded_settings: Settings) -> Settings:
+    """Without inbound authentication (tested on its own, with guarded_settings)."""
+    return dataclasses.replace(guarded_settings, rest_guard=None)
