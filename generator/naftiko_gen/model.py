@@ -72,6 +72,24 @@ class Auth:
     keys: tuple[tuple[str, str, Source], ...] = ()  # apikey: (placement, name, value)
 
     @property
+    def head_keys(self) -> tuple[tuple[str, str, Source], ...]:
+        """API keys sent in a header, the query or a cookie."""
+        return tuple(key for key in self.keys if key[0] != "body")
+
+    @property
+    def body_key(self) -> tuple[str, Source] | None:
+        """(field, value) of the API key an upstream reads from the request body, if any."""
+        return next(
+            ((name, value) for placement, name, value in self.keys if placement == "body"), None
+        )
+
+    @property
+    def in_request_head(self) -> bool:
+        """Whether ``_authenticate`` adds anything (digest answers challenges; body keys go in
+        the body)."""
+        return self.kind != "digest" and (self.kind != "apikey" or bool(self.head_keys))
+
+    @property
     def sources(self) -> tuple[Source, ...]:
         found = [s for s in (self.token, self.username, self.password) if s is not None]
         return (*found, *(value for _, _, value in self.keys))
@@ -609,6 +627,10 @@ class Capability:
     @property
     def body_kinds_literal(self) -> str:
         return ", ".join(f'"{k}"' for k in self.body_kinds)
+
+    @property
+    def uses_body_keys(self) -> bool:
+        return any(u.auth is not None and u.auth.body_key is not None for u in self.upstreams)
 
     @property
     def mcp_http(self) -> bool:

@@ -66,6 +66,20 @@ BODY_CONTENT_TYPES = {
     "sparql": "application/sparql-query",
 }
 METHODS_WITH_BODY = ("POST", "PUT", "PATCH")
+# The per-API settings of a generated package, each read as <PREFIX>_<NAME> (settings.py).
+UPSTREAM_SETTINGS = (
+    "BASE_URL",
+    "CA_BUNDLE",
+    "KEEPALIVE_INTERVAL",
+    "KEEPALIVE_METHOD",
+    "KEEPALIVE_PATH",
+    "RATE_LIMIT",
+    "RATE_WAIT",
+    "RETRIES",
+    "RETRY_DEADLINE",
+    "TIMEOUT",
+    "VERIFY_TLS",
+)
 # Request headers a forward never passes upstream, whatever trustedHeaders says.
 FORWARD_NEVER = frozenset(
     {
@@ -517,11 +531,13 @@ class Resolver:
                 operation = self._consumed_operation(
                     namespace, resource, resource_params, op, o_path, namer, len(self.upstreams)
                 )
+                if operation is not None and auth is not None and auth.body_key is not None:
+                    self._check_body_key(operation, o_path)
                 if operation is not None:
                     operations.append(operation)
         return Upstream(
             namespace=namespace,
-            env_prefix=env_name(namespace),
+            env_prefix=self._settings_prefix(namespace, path),
             base_url=base_url,
             description=_text(entry.get("description")),
             auth=auth,
@@ -530,6 +546,47 @@ class Resolver:
             const_name=constant(namespace),
             base_url_template=base_template,
         )
+
+    def _settings_prefix(self, namespace: str, path: Pointer) -> str:
+        """The prefix of this API's settings (``<PREFIX>_BASE_URL``, ``_TIMEOUT``, ...): the
+        namespace in capitals, plus ``_API`` while a bind variable already has one of those names
+        (WHMCS's ``{{WHMCS_BASE_URL}}/includes/api.php`` must not be read as the whole URL)."""
+        prefix = env_name(namespace)
+        taken = {secret.env for secret in self.secrets.values()}
+        while any(f"{prefix}_{name}" in taken for name in UPSTREAM_SETTINGS):
+            prefix += "_API"
+        if prefix != env_name(namespace):
+            clash = sorted(
+                f"{env_name(namespace)}_{n}"
+                for n in UPSTREAM_SETTINGS
+                if f"{env_name(namespace)}_{n}" in taken
+            )
+            self.report.warning(
+                f"bind variable {clash[0]} has the name of a setting of API {namespace!r}; "
+                f"that API's settings are {prefix}_BASE_URL, {prefix}_TIMEOUT, ... instead",
+                (*path, "namespace"),
+            )
+        return prefix
+
+    def _check_body_key(self, operation: UpstreamOperation, path: Pointer) -> None:
+        """An API key in the body (``placement: body``) needs a body it can be a field of: a
+        JSON object or a form, or none (a JSON object of its own), on a method that sends one."""
+        if operation.method not in METHODS_WITH_BODY:
+            self.report.unsupported(
+                f"an API key in the body of a {operation.method} request (the API's "
+                "authentication says placement: body)",
+                (*path, "method"),
+            )
+            return
+        body = operation.body
+        if body is not None and (
+            body.kind in ("multipart", "text")
+            or (body.kind == "json" and not isinstance(body.template, dict))
+        ):
+            self.report.unsupported(
+                "an API key in the body of a request whose body is not a JSON object or a form",
+                (*path, "body"),
+            )
 
     def _server_variables(self, base_url: str, prefix: str, path: Pointer) -> str:
         """OpenAPI-style server variables (``https://{account}.example.com``) are deployment
@@ -697,7 +754,13 @@ class Resolver:
                 (*path, "path"),
             )
             raw_path = op["path"]
-        if not raw_path.startswith("/"):
+        if raw_path.startswith("?"):
+            # WHMCS's `?action=GetClients`: a fixed query on the baseUri itself, not a path.
+            self.report.warning(
+                f"the resource path {raw_path!r} is a query string: it is appended to baseUri as is",
+                (*path, "path") if "path" in op else path,
+            )
+        elif not raw_path.startswith("/"):
             raw_path = "/" + raw_path
         path_params: list[str] = []
 
@@ -940,7 +1003,7 @@ class Resolver:
             )
         keys: list[tuple[str, str, Source]] = []
         for placement, name, value in found:
-            if placement not in ("header", "query", "cookie"):
+            if placement not in ("header", "query", "cookie", "body"):
                 self.report.unsupported(f"apikey placement {placement!r}", path)
                 continue
             if not isinstance(name, str) or not name:
@@ -985,6 +1048,11 @@ class Resolver:
         if len(auth.keys) > 1:
             self.report.unsupported(
                 f"more than one inbound API key on the {surface} adapter", where
+            )
+            return None
+        if auth.body_key is not None:
+            self.report.unsupported(
+                f"an inbound API key in the body on the {surface} adapter", where
             )
             return None
         for source in auth.sources:
@@ -1755,6 +1823,13 @@ class Resolver:
             known = ", ".join(sorted(self.upstreams)) or "none"
             self.report.error(
                 f"forward targetNamespace {target!r} is not a consumed namespace (known: {known})",
+                (*path, "forward"),
+            )
+            return None
+        target_auth = self.upstreams[target].auth
+        if target_auth is not None and target_auth.body_key is not None:
+            self.report.unsupported(
+                f"a forward to {target!r}, whose API key goes in the request body",
                 (*path, "forward"),
             )
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from .model import Action, Call, Capability, Flow, Input, Mock, Source
 
@@ -65,8 +65,8 @@ def _upstream(
     call: Call, inputs: dict[str, Any], secrets: dict[str, str]
 ) -> tuple[str, dict[str, str]]:
     values = {name: _resolve(source, inputs, secrets) for name, source in call.args}
-    path = call.operation.path
-    query: dict[str, str] = {}
+    path, _, fixed = call.operation.path.partition("?")  # a fixed query: `?action=x`
+    query: dict[str, str] = dict(parse_qsl(fixed, keep_blank_values=True))
     for param in call.operation.params:
         value = values.get(param.name)
         if param.location == "path":

@@ -123,10 +123,6 @@ class Planned:
     inputs: Mapping[str, Any]
     raw_body: Any = None
 
-    def preview(self) -> dict[str, Any]:
-        """What will run, for a human to confirm: the upstream requests of each step, in order."""
-        return {"steps": [], "inputs": dict(self.inputs)}
-
 
 @dataclass(frozen=True)
 class UpstreamResponse:
@@ -209,20 +205,6 @@ class Prepared:
     headers: dict[str, str]
     query: list[tuple[str, str]]
     data: bytes | None
-
-    def preview(self) -> dict[str, Any]:
-        """What will be sent, for a human to confirm (no credentials: they are not in here)."""
-        body: Any = None
-        if self.data is not None:
-            try:
-                body = json.loads(self.data)
-            except ValueError:
-                body = self.data.decode("utf-8", "replace")
-        return {
-            "method": self.method,
-            "url": str(self.url.with_query(self.query) if self.query else self.url),
-            "body": body,
-        }
 
 
 class RateLimiter:
@@ -333,7 +315,7 @@ class UpstreamClient:
             try:
                 async with self._sessions[namespace].request(
                     upstream.keepalive_method,
-                    url.with_query(query) if query else url,
+                    url.extend_query(query) if query else url,
                     headers=headers,
                     allow_redirects=False,
                 ) as response:
@@ -445,7 +427,9 @@ class UpstreamClient:
         headers = {**prepared.headers, "X-Request-Id": request_id}
         query = list(prepared.query)
         self._authenticate(operation.namespace, headers, query)
-        url = prepared.url.with_query(query) if query else prepared.url
+        url = (
+            prepared.url.extend_query(query) if query else prepared.url
+        )  # after a fixed query (?action=x)
         session = self._sessions[operation.namespace]
         try:
             # Redirects are never followed: one could carry credentials to another host.

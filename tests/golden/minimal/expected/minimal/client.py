@@ -172,20 +172,6 @@ class Prepared:
     query: list[tuple[str, str]]
     data: bytes | None
 
-    def preview(self) -> dict[str, Any]:
-        """What will be sent, for a human to confirm (no credentials: they are not in here)."""
-        body: Any = None
-        if self.data is not None:
-            try:
-                body = json.loads(self.data)
-            except ValueError:
-                body = self.data.decode("utf-8", "replace")
-        return {
-            "method": self.method,
-            "url": str(self.url.with_query(self.query) if self.query else self.url),
-            "body": body,
-        }
-
 
 class RateLimiter:
     """Paces requests to one upstream: at most ``rate`` per second, evenly spaced (GCRA)."""
@@ -295,7 +281,7 @@ class UpstreamClient:
             try:
                 async with self._sessions[namespace].request(
                     upstream.keepalive_method,
-                    url.with_query(query) if query else url,
+                    url.extend_query(query) if query else url,
                     headers=headers,
                     allow_redirects=False,
                 ) as response:
@@ -387,7 +373,9 @@ class UpstreamClient:
         headers = {**prepared.headers, "X-Request-Id": request_id}
         query = list(prepared.query)
         self._authenticate(operation.namespace, headers, query)
-        url = prepared.url.with_query(query) if query else prepared.url
+        url = (
+            prepared.url.extend_query(query) if query else prepared.url
+        )  # after a fixed query (?action=x)
         session = self._sessions[operation.namespace]
         try:
             # Redirects are never followed: one could carry credentials to another host.

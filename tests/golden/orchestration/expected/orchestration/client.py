@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from jsonpath_ng.ext import parse as jsonpath_parse
@@ -305,20 +305,6 @@ class Prepared:
     query: list[tuple[str, str]]
     data: bytes | None
 
-    def preview(self) -> dict[str, Any]:
-        """What will be sent, for a human to confirm (no credentials: they are not in here)."""
-        body: Any = None
-        if self.data is not None:
-            try:
-                body = json.loads(self.data)
-            except ValueError:
-                body = self.data.decode("utf-8", "replace")
-        return {
-            "method": self.method,
-            "url": str(self.url.with_query(self.query) if self.query else self.url),
-            "body": body,
-        }
-
 
 class RateLimiter:
     """Paces requests to one upstream: at most ``rate`` per second, evenly spaced (GCRA)."""
@@ -365,6 +351,14 @@ class UpstreamClient:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Every secret as it may appear in a preview (as is, percent- and form-encoded); longest first.
+        forms = {
+            form
+            for value in settings.secrets.values()
+            if value
+            for form in (value, quote(value, safe=""), quote_plus(value))
+        }
+        self._secret_forms = tuple(sorted(forms, key=len, reverse=True))
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._limiters = {
             ns: RateLimiter(u.rate_limit, u.rate_wait)
@@ -428,7 +422,7 @@ class UpstreamClient:
             try:
                 async with self._sessions[namespace].request(
                     upstream.keepalive_method,
-                    url.with_query(query) if query else url,
+                    url.extend_query(query) if query else url,
                     headers=headers,
                     allow_redirects=False,
                 ) as response:
@@ -445,6 +439,23 @@ class UpstreamClient:
                     self.sessions_state[namespace],
                 )
             await asyncio.sleep(upstream.keepalive_interval)
+
+    def preview(self, prepared: Prepared | Planned) -> dict[str, Any]:
+        """What *prepared* will send, for a human (and the agent) to confirm. Credentials are not
+        in it (they are added when it is sent), and a secret the spec writes into a URL or body
+        template shows as '<secret>'."""
+        if isinstance(prepared, Planned):
+            return prepared.preview()
+        body: Any = None
+        if prepared.data is not None:
+            try:
+                body = json.loads(prepared.data)
+            except ValueError:
+                body = prepared.data.decode("utf-8", "replace")
+        url = prepared.url.extend_query(prepared.query) if prepared.query else prepared.url
+        return _redacted(
+            {"method": prepared.method, "url": str(url), "body": body}, self._secret_forms
+        )
 
     def prepare(
         self, call: Action, inputs: Mapping[str, Any], *, raw_body: Any = None
@@ -581,7 +592,9 @@ class UpstreamClient:
         headers = {**prepared.headers, "X-Request-Id": request_id}
         query = list(prepared.query)
         self._authenticate(operation.namespace, headers, query)
-        url = prepared.url.with_query(query) if query else prepared.url
+        url = (
+            prepared.url.extend_query(query) if query else prepared.url
+        )  # after a fixed query (?action=x)
         session = self._sessions[operation.namespace]
         try:
             # Redirects are never followed: one could carry credentials to another host.
@@ -649,6 +662,19 @@ class UpstreamClient:
             token = resolve(FromSecret("SHOP_TOKEN"), {}, secrets)
             if token:
                 headers["Authorization"] = f"Bearer {token}"
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """*value* (JSON-like) with every occurrence of each of *secrets* replaced by '<secret>'."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "<secret>")
+        return value
+    if isinstance(value, dict):
+        return {_redacted(k, secrets): _redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secrets) for item in value]
+    return value
 
 
 def new_request_id() -> str:

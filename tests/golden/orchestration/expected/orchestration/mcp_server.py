@@ -411,9 +411,10 @@ def create_server(client: UpstreamClient) -> Server:
                 prepared = client.prepare(binding.call, arguments, raw_body=arguments.get("body"))
                 if confirmations.required(params.name, binding):
                     # Ask the user directly where the client supports elicitation; else two steps.
+                    request = client.preview(prepared) if token is None else None
                     decision = (
-                        await _elicit(ctx, params.name, prepared.preview(), confirmations.ttl)
-                        if token is None
+                        await _elicit(ctx, params.name, request, confirmations.ttl)
+                        if request is not None
                         else None
                     )
                     if decision is False:
@@ -421,11 +422,11 @@ def create_server(client: UpstreamClient) -> Server:
                         return tool_error(
                             409, "the user declined to send this request", retryable=False
                         )
-                    if token is None and decision is None:
+                    if request is not None and decision is None:
                         outcome = "preview"
                         return _preview(
                             params.name,
-                            prepared.preview(),
+                            request,
                             confirmations.issue(params.name, arguments),
                             confirmations.ttl,
                         )
