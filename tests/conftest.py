@@ -1,14 +1,17 @@
-"""Shared test configuration: the explicit ``--update-golden`` switch and common paths."""
+"""Shared test configuration: the explicit ``--update-golden`` switch, common paths, and the
+loopback fake upstreams tests build their own handlers into."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
 
@@ -46,3 +49,18 @@ def generated_package(root: Path, spec_name: str, spec_text: str) -> Iterator[st
         yield analysis.capability.package
     finally:
         sys.path.remove(str(root / "out"))
+
+
+@contextlib.asynccontextmanager
+async def fake_server(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[TestServer]:
+    """*handle* answering every method and path on a loopback port, for the duration."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -698,12 +698,20 @@ def snapshot_package(destination: Path) -> Path:
     return target
 
 
-def service_env(base_url: str, **extra: str) -> dict[str, str]:
-    """A minimal environment: nothing of ours leaks in but PATH, plus the adapter settings."""
-    env = {
+def process_env(**settings: str) -> dict[str, str]:
+    """A minimal environment for a generated service: nothing of ours leaks in but PATH."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        **settings,
+    }
+
+
+def service_env(base_url: str, **extra: str) -> dict[str, str]:
+    """The seed package's environment: the fake upstream, the token, quick failures."""
+    env = {
+        **process_env(),
         "INTERACTIVE_BROKERS_BASE_URL": base_url,
         "INTERACTIVE_BROKERS_TOKEN": SECRET,
         "INTERACTIVE_BROKERS_TIMEOUT": "1",

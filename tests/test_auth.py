@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
+
+from .conftest import fake_server
 
 SPEC = """\
 naftiko: 1.0.0-alpha2
@@ -122,12 +123,8 @@ async def upstream() -> AsyncIterator[str]:
         good = request.query.get("api_key") == "key-b"
         return web.json_response({"ok": good}, status=200 if good else 401)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with fake_server(handle) as server:
+        yield str(server.make_url("")).rstrip("/")
 
 
 @pytest.mark.parametrize("tool", ["digest", "basic", "header-key", "query-key"])

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from mcp import Client
 from naftiko_gen.pipeline import analyse
 
-from .conftest import generated_package
+from .conftest import fake_server, generated_package
 
 KEY = "body-key-7Hq"
 
@@ -101,12 +101,8 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     fake = Upstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield fake, str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with fake_server(fake.handle) as server:
+        yield fake, str(server.make_url("")).rstrip("/")
 
 
 def _settings(package: str, base: str, **extra: str) -> Any:

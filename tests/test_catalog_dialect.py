@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from .conftest import generated_package
+from .conftest import fake_server, generated_package
 
 SPEC = """\
 naftiko: 1.0.0-alpha2
@@ -117,12 +117,8 @@ async def upstream() -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
         )
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield seen, server.port or 0
-    await server.close()
+    async with fake_server(handle) as server:
+        yield seen, server.port or 0
 
 
 async def test_dialect_requests_reach_the_upstream_as_meant(

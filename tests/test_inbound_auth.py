@@ -21,14 +21,14 @@ import aiohttp
 import httpx2
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
 
-from .hostile_support import Service
+from .conftest import fake_server
+from .hostile_support import Service, process_env
 
 REST_KEY = "rest-key-Zq7"
 MCP_USER, MCP_PASSWORD = "agent", "pa:ss-Wd9"
@@ -109,30 +109,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def upstream() -> AsyncIterator[Upstream]:
     fake = Upstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    fake.base_url = str(server.make_url("/v1")).rstrip("/")
-    yield fake
-    await server.close()
+    async with fake_server(fake.handle) as server:
+        fake.base_url = str(server.make_url("/v1")).rstrip("/")
+        yield fake
 
 
 def _env(upstream: Upstream, **extra: str) -> dict[str, str]:
-    import os
-
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
+    settings = {
         "API_BASE_URL": upstream.base_url,
         "API_TOKEN": UPSTREAM_TOKEN,
         "GUARDED_REST_KEY": REST_KEY,
         "GUARDED_MCP_USER": MCP_USER,
         "GUARDED_MCP_PASSWORD": MCP_PASSWORD,
     }
-    env.update(extra)
-    return env
+    return process_env(**{**settings, **extra})
 
 
 @pytest.fixture

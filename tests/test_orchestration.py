@@ -17,7 +17,7 @@ from mcp import Client
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
 
-from .conftest import ROOT
+from .conftest import ROOT, fake_server
 
 SPEC = ROOT / "tests" / "golden" / "orchestration" / "orchestration.yaml"
 PRODUCTS = [
@@ -77,13 +77,9 @@ class Shop:
 @pytest.fixture
 async def shop() -> AsyncIterator[Shop]:
     fake = Shop()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    fake.base_url = str(server.make_url("/api")).rstrip("/")
-    yield fake
-    await server.close()
+    async with fake_server(fake.handle) as server:
+        fake.base_url = str(server.make_url("/api")).rstrip("/")
+        yield fake
 
 
 def _modules(package: str) -> tuple[Any, Any, Any, Any]:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from .conftest import ROOT
+from .conftest import ROOT, fake_server
 
 sys.path.insert(0, str(ROOT / "generated" / "interactive_brokers"))
 
@@ -51,13 +51,9 @@ async def upstream() -> AsyncIterator[Upstream]:
             return await fake.reply(request, len(fake.seen))
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    fake.url = str(server.make_url("/v1/api"))
-    yield fake
-    await server.close()
+    async with fake_server(handle) as server:
+        fake.url = str(server.make_url("/v1/api"))
+        yield fake
 
 
 def _settings(upstream: Upstream, **env: str):

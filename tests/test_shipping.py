@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from mcp import Client
 
-from .conftest import ROOT
+from .conftest import ROOT, fake_server
 
 PROJECT = ROOT / "generated" / "interactive_brokers"
 
@@ -65,12 +65,8 @@ async def upstream() -> AsyncIterator[str]:
     async def handle(request: web.Request) -> web.Response:
         return web.json_response([{"accountId": "DU1234567", "path": request.path}])
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("/v1/api"))
-    await server.close()
+    async with fake_server(handle) as server:
+        yield str(server.make_url("/v1/api"))
 
 
 def _env(base_url: str, **extra: str) -> dict[str, str]:
