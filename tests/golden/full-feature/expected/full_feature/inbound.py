@@ -1,7 +1,7 @@
 """Inbound authentication: what clients of the REST adapter and the MCP server must send.
 
-A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN`` / ``ADAPTER_MCP_TOKEN`` when set; else the spec's
-``exposes[].authentication`` (apikey, basic, bearer) (see ``settings.py``).
+A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN`` / ``ADAPTER_MCP_TOKEN``
+when set; else the spec's ``exposes[].authentication`` (apikey, basic, bearer); see ``settings.py``.
 Credentials are compared in constant time and are never logged or echoed.
 """
 
@@ -22,7 +22,8 @@ class Guard:
 
     scheme: Literal["apikey", "basic", "bearer"]
     secret: str = field(repr=False)  # the token, 'user:password', the API key
-    # Where the credential is read: the Authorization header, or the API key's header, query parameter or cookie.
+    # Where the credential is read: the Authorization header,
+    # or the API key's header, query parameter or cookie.
     name: str = "Authorization"
     placement: Literal["header"] = "header"
 

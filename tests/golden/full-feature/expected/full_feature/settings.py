@@ -149,7 +149,8 @@ def _guard(
     for name, value in needs:
         if not value:
             raise ConfigError(
-                f"{name} is empty, but it is the credential clients must send (the spec's inbound authentication); set it, or set {override}"
+                f"{name} is empty, but it is the credential clients must send (the spec's inbound "
+                f"authentication); set it, or set {override}"
             )
     return declared
 

@@ -1,7 +1,7 @@
 """Inbound authentication: what clients of the REST adapter and the MCP server must send.
 
-A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN`` / ``ADAPTER_MCP_TOKEN`` when set
-(see ``settings.py``).
+A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN`` / ``ADAPTER_MCP_TOKEN``
+when set (see ``settings.py``).
 Credentials are compared in constant time and are never logged or echoed.
 """
 

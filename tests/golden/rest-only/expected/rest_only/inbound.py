@@ -1,7 +1,7 @@
 """Inbound authentication: what clients of the REST adapter must send.
 
-A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN`` when set; else the spec's
-``exposes[].authentication`` (bearer) (see ``settings.py``).
+A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN``
+when set; else the spec's ``exposes[].authentication`` (bearer); see ``settings.py``.
 Credentials are compared in constant time and are never logged or echoed.
 """
 
