@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,47 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _fold_constants(node: Any, constants: dict[str, Any]) -> Any:
+    """*node* (a resolved call, flow or mock, or any part of one) with every reference to a
+    constant input (a REST input with a static ``value``) replaced by that value."""
+    if isinstance(node, Source):
+        if node.kind == "input" and node.value in constants:
+            return Source(kind="literal", value=constants[node.value])
+        if node.kind == "template" and any(k == "input" and t in constants for k, t in node.parts):
+            parts = tuple(
+                (
+                    ("text", _constant_text(constants[t]))
+                    if k == "input" and t in constants
+                    else (k, t)
+                )
+                for k, t in node.parts
+            )
+            if all(k == "text" for k, _ in parts):
+                return Source(kind="literal", value="".join(t for _, t in parts))
+            return replace(node, parts=parts)
+        return node
+    if is_dataclass(node) and not isinstance(node, type):
+        folded = {f.name: _fold_constants(getattr(node, f.name), constants) for f in fields(node)}
+        changed = {k: v for k, v in folded.items() if v is not getattr(node, k)}
+        return replace(node, **changed) if changed else node
+    if isinstance(node, tuple):
+        return tuple(_fold_constants(item, constants) for item in node)
+    if isinstance(node, list):
+        return [_fold_constants(item, constants) for item in node]
+    if isinstance(node, dict):
+        return {k: _fold_constants(v, constants) for k, v in node.items()}
+    return node
+
+
+def _constant_text(value: Any) -> str:
+    """A constant as text inside a template (as the generated client renders values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
 def _json_type(value: Any) -> str:
     return value if value in JSON_TYPES else "string"
 
@@ -118,6 +159,8 @@ class _Surface:
     bare_inputs: bool = False
     # Inside an orchestration: the names of the steps that ran before the one being resolved.
     steps: tuple[str, ...] = ()
+    # Inputs with a static `value` (REST or MCP): name -> the value every call uses.
+    constants: dict[str, Any] = field(default_factory=dict)
 
     def add_implied(
         self, report: Report, name: str, location: str, type_: str, required: bool, description: str
@@ -1775,6 +1818,11 @@ class Resolver:
                 summary = (
                     _text(op.get("label")) or _text(op.get("description")) or _description_of(call)
                 )
+                if surface.constants:
+                    call = _fold_constants(call, surface.constants)
+                inputs = tuple(
+                    i for i in surface.inputs.values() if i.name not in surface.constants
+                )
                 routes.append(
                     RestRoute(
                         name=names.take(
@@ -1788,11 +1836,11 @@ class Resolver:
                         summary=summary.split("\n")[0][:120],
                         description=_text(op.get("description"))
                         or _text(resource.get("description")),
-                        inputs=tuple(surface.inputs.values()),
+                        inputs=inputs,
                         call=call,
                         accepts_body=_passthrough_body(call)
                         or _reads_body_params(call)
-                        or any(i.location == "body" for i in surface.inputs.values()),
+                        or any(i.location == "body" for i in inputs),
                     )
                 )
         if not routes and not forwards and not self.report.errors:
@@ -1913,9 +1961,9 @@ class Resolver:
                     (*path, "value"),
                 )
             else:
-                self.report.unsupported(
-                    "static 'value' on exposed inputs (set it in 'with' instead)", (*path, "value")
-                )
+                # A static value overrides the request (as in the engine): a constant, not an
+                # input; every reference to it is folded into the call (see _fold_constants).
+                surface.constants[name] = value
         surface.inputs[name] = Input(
             name=name,
             location=location,
@@ -2139,6 +2187,14 @@ class Resolver:
                         f"pattern is not a valid regular expression: {exc}", (*p_path, "pattern")
                     )
                     continue
+            if "value" in param:
+                value = param["value"]
+                if isinstance(value, str) and value.startswith("$"):
+                    self.report.unsupported(
+                        f"JSONPath {value!r} on an MCP tool input", (*p_path, "value")
+                    )
+                else:
+                    surface.constants[pname] = value  # a constant: folded into the call below
             surface.inputs[pname] = Input(
                 name=pname,
                 location="argument",
@@ -2150,11 +2206,13 @@ class Resolver:
         call = self._call(raw, path, surface)
         if call is None:
             return None
+        if surface.constants:
+            call = _fold_constants(call, surface.constants)
         hints = raw.get("hints")
         annotations = self._annotations(hints, _method_of(call), (*path, "hints"))
         call = _with_retry(call, annotations.idempotent or annotations.read_only)
         body_argument = _passthrough_body(call)
-        inputs = tuple(surface.inputs.values())
+        inputs = tuple(i for i in surface.inputs.values() if i.name not in surface.constants)
         confirmable = not isinstance(call, Mock) and (
             (annotations.destructive and not annotations.read_only)
             or (not annotations.read_only and not annotations.idempotent)
