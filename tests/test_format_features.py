@@ -61,6 +61,49 @@ def test_aggregate_ref_is_inlined_with_semantics_as_hints(tmp_path: Path) -> Non
     assert tool.call.extra_query[0][1].kind == "input"  # bare `location` means the input
 
 
+def test_metadata_the_generator_cannot_act_on_is_reported_not_dropped(tmp_path: Path) -> None:
+    """semantics.cacheable and outputSchema have no effect yet: each is a warning at its line
+    (once per function, however many tools reference it)."""
+    _, diagnostics = _cap(
+        tmp_path,
+        """\
+        capability:
+          aggregates:
+          - namespace: fc
+            functions:
+            - name: get-forecast
+              description: Fetch the forecast.
+              semantics: {safe: true, cacheable: true}
+              call: api.forecast
+          consumes:
+          - type: http
+            namespace: api
+            baseUri: 'http://x.test'
+            resources:
+            - name: f
+              path: /forecast
+              operations:
+              - {name: forecast, method: GET, outputRawFormat: html, outputSchema: 'div.forecast'}
+          exposes:
+          - type: mcp
+            port: 9000
+            namespace: m
+            tools:
+            - {ref: fc.get-forecast, name: one}
+            - {ref: fc.get-forecast, name: two}
+        """,
+    )
+    lines = (tmp_path / "spec.yaml").read_text().splitlines()
+    line_of = {
+        word: next(i for i, text in enumerate(lines, 1) if word in text)
+        for word in ("cacheable: true", "outputSchema")
+    }
+    cacheable = [d for d in diagnostics if "semantics.cacheable is not used yet" in d.message]
+    schema = [d for d in diagnostics if "outputSchema is not used yet" in d.message]
+    assert [(d.level, d.line) for d in cacheable] == [("warning", line_of["cacheable: true"])]
+    assert [(d.level, d.line) for d in schema] == [("warning", line_of["outputSchema"])]
+
+
 def test_unknown_ref_is_a_located_error(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text(HEAD + textwrap.dedent("""\

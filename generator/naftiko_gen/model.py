@@ -536,6 +536,10 @@ class Capability:
     rest: RestAdapter | None
     mcp: McpAdapter | None
     skills: tuple[Skill, ...] = ()
+    # info.stakeholders as (full name, email or "", role); info.created / info.modified dates.
+    stakeholders: tuple[tuple[str, str, str], ...] = ()
+    created: str = ""
+    modified: str = ""
 
     @property
     def actions(self) -> tuple[Action, ...]:

@@ -199,6 +199,7 @@ class Resolver:
         self.bind_namespaces: set[str] = set()
         self.upstreams: dict[str, Upstream] = {}
         self.raw_formats: dict[str, str] = {}  # operation key -> outputRawFormat
+        self._cacheable_reported: set[Pointer] = set()  # functions whose `cacheable` was reported
         self.import_depth = 0  # nesting of imported consumes files being resolved
         # (adapter namespace, operation or tool name) -> how to call it, for skills' `from`.
         self.exposed_actions: dict[tuple[str, str], str] = {}
@@ -289,6 +290,13 @@ class Resolver:
             rest=rest,
             mcp=mcp,
             skills=skills,
+            stakeholders=tuple(
+                (_text(p.get("fullName")), _text(p.get("email")), _text(p.get("role")))
+                for p in info.get("stakeholders") or ()
+                if isinstance(p, dict) and _text(p.get("fullName"))
+            ),
+            created=_text(info.get("created")),
+            modified=_text(info.get("modified")),
         )
 
     # ------------------------------------------------------------------ skills
@@ -470,13 +478,19 @@ class Resolver:
                 f"ref {ref!r} names no aggregate function (known: {known})", (*path, "ref")
             )
             return None
-        function, _ = found
+        function, f_path = found
         merged = {k: v for k, v in function.items() if k not in ("semantics", "name")}
         if rest:
             merged.pop(
                 "inputParameters", None
             )  # REST inputs carry locations; the function's do not
         semantics = function.get("semantics") or {}
+        if semantics.get("cacheable") and f_path not in self._cacheable_reported:
+            self._cacheable_reported.add(f_path)
+            self.report.warning(
+                "semantics.cacheable is not used yet: answers carry no cache hint",
+                (*f_path, "semantics", "cacheable"),
+            )
         if semantics and not rest:
             hints: dict[str, Any] = {}
             if semantics.get("safe"):
@@ -865,6 +879,12 @@ class Resolver:
                 )
         body = self._body(op.get("body"), (*path, "body")) if "body" in op else None
         self.raw_formats[f"{namespace}.{op['name']}"] = str(op.get("outputRawFormat") or "json")
+        if "outputSchema" in op:
+            self.report.warning(
+                "outputSchema is not used yet: a non-JSON answer is passed through as the "
+                "upstream sent it",
+                (*path, "outputSchema"),
+            )
         outputs: list[tuple[str, str]] = []
         for i, item in enumerate(op.get("outputParameters") or []):
             # What an orchestration step keeps of this operation's response: name -> JSONPath.
