@@ -222,6 +222,111 @@ async def test_keepalive_drives_readiness(upstream: Upstream) -> None:
         await client.close()
 
 
+class Gateway:
+    """Like the IBKR gateway: /iserver/account/orders fails until GET /iserver/accounts was called
+    in the current session; /tickle says whether the session is alive."""
+
+    def __init__(self) -> None:
+        self.primed = False
+        self.alive = True
+        self.accounts_status = 200
+
+    async def reply(self, request: web.Request, n: int) -> web.StreamResponse:
+        if request.path.endswith("/tickle"):
+            return web.json_response({"iserver": {"authStatus": {"authenticated": self.alive}}})
+        if request.path.endswith("/iserver/accounts"):
+            self.primed = self.accounts_status == 200
+            return web.json_response({"accounts": ["DU1234567"]}, status=self.accounts_status)
+        if not self.primed:
+            return web.json_response({"error": "Please query /accounts first"}, status=500)
+        return web.json_response({"orders": []})
+
+
+async def test_priming_calls_come_first_once(upstream: Upstream) -> None:
+    gateway = Gateway()
+    upstream.reply = gateway.reply
+    settings = _settings(
+        upstream, INTERACTIVE_BROKERS_PRIME="GET /iserver/accounts, POST /iserver/auth/status"
+    )
+    http, client = await _rest(settings)
+    try:
+        first = await http.get("/iserver/account/orders")
+        second = await http.get("/iserver/account/orders")
+    finally:
+        await http.close()
+        await client.close()
+    assert (first.status, second.status) == (200, 200)
+    assert [(m, p.removeprefix("/v1/api")) for _, m, p in upstream.seen] == [
+        ("GET", "/iserver/accounts"),
+        ("POST", "/iserver/auth/status"),
+        ("GET", "/iserver/account/orders"),
+        ("GET", "/iserver/account/orders"),
+    ]
+
+
+async def test_without_priming_the_gateway_refuses(upstream: Upstream) -> None:
+    upstream.reply = Gateway().reply
+    http, client = await _rest(_settings(upstream))
+    try:
+        response = await http.get("/iserver/account/orders")
+        assert response.status == 500  # the upstream's answer, passed through
+        assert await response.json() == {"error": "Please query /accounts first"}
+    finally:
+        await http.close()
+        await client.close()
+
+
+async def test_failed_priming_still_sends_and_is_retried_later(upstream: Upstream) -> None:
+    gateway = Gateway()
+    gateway.accounts_status = 401  # not logged in yet
+    upstream.reply = gateway.reply
+    http, client = await _rest(_settings(upstream, INTERACTIVE_BROKERS_PRIME="/iserver/accounts"))
+    try:
+        assert (await http.get("/iserver/account/orders")).status == 500
+        assert (await http.get("/iserver/account/orders")).status == 500
+        assert upstream.calls("/iserver/accounts") == 1  # not before PRIME_RETRY_SECONDS
+        gateway.accounts_status = 200  # the user logged in
+        client._prime_after.clear()  # as if PRIME_RETRY_SECONDS had passed
+        assert (await http.get("/iserver/account/orders")).status == 200
+        assert upstream.calls("/iserver/accounts") == 2
+    finally:
+        await http.close()
+        await client.close()
+
+
+async def test_a_dead_session_is_primed_again(upstream: Upstream) -> None:
+    gateway = Gateway()
+    upstream.reply = gateway.reply
+    settings = _settings(
+        upstream,
+        INTERACTIVE_BROKERS_PRIME="GET /iserver/accounts",
+        INTERACTIVE_BROKERS_KEEPALIVE_PATH="/tickle",
+        INTERACTIVE_BROKERS_KEEPALIVE_INTERVAL="0.05",
+    )
+    http, client = await _rest(settings)
+    try:
+        assert (await http.get("/iserver/account/orders")).status == 200
+        # The gateway restarts (nightly reset): the session dies, then comes back unprimed.
+        gateway.alive, gateway.primed = False, False
+        await asyncio.sleep(0.3)
+        gateway.alive = True
+        await asyncio.sleep(0.3)
+        assert (await http.get("/iserver/account/orders")).status == 200
+        assert upstream.calls("/iserver/accounts") == 2
+    finally:
+        await http.close()
+        await client.close()
+
+
+def test_priming_setting_is_checked(upstream: Upstream) -> None:
+    from interactive_brokers.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="INTERACTIVE_BROKERS_PRIME lists calls like"):
+        _settings(upstream, INTERACTIVE_BROKERS_PRIME="DELETE /x")
+    with pytest.raises(ConfigError, match="INTERACTIVE_BROKERS_PRIME"):
+        _settings(upstream, INTERACTIVE_BROKERS_PRIME="GET iserver/accounts")
+
+
 async def _mcp_call(settings, name: str, arguments: dict[str, Any]):
     client = UpstreamClient(settings)
     await client.start()

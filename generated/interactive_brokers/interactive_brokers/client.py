@@ -32,6 +32,7 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _BACKOFF_BASE = 0.2
 _BACKOFF_CAP = 5.0
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
+PRIME_RETRY_SECONDS = 5.0  # a failed round of priming calls is repeated at most this often
 # Upstream response headers passed on to REST callers (caching and back-off hints only).
 _PASSED_HEADERS = ("Retry-After", "Cache-Control", "ETag", "Last-Modified")
 # Headers a caller may never smuggle upstream, whatever the spec says.
@@ -269,6 +270,11 @@ class UpstreamClient:
         self._keepalive_tasks: list[asyncio.Task[None]] = []
         # Last keep-alive outcome per upstream: {"ok": bool, "status": int | None, ...}.
         self.sessions_state: dict[str, dict[str, Any]] = {}
+        # Priming (*_PRIME): which upstreams have had their priming calls answered, and when a
+        # failed attempt may be repeated.
+        self._primed: dict[str, bool] = {}
+        self._prime_after: dict[str, float] = {}
+        self._prime_locks = {ns: asyncio.Lock() for ns, u in settings.upstreams.items() if u.prime}
 
     async def start(self) -> None:
         for namespace, upstream in self.settings.upstreams.items():
@@ -312,6 +318,40 @@ class UpstreamClient:
                 results[namespace] = {"ok": False, "error": type(exc).__name__}
         return results
 
+    async def _prime(self, namespace: str) -> None:
+        """The upstream's priming calls (``*_PRIME``, e.g. the IBKR gateway's ``GET /iserver/accounts``,
+        without which order and market-data calls fail), in order, before the first request and again
+        after the keep-alive found the session dead. Best effort: the request that triggered them is
+        sent whatever they answer; a failed round is repeated at most every PRIME_RETRY_SECONDS."""
+        async with self._prime_locks[namespace]:
+            if self._primed.get(namespace) or time.monotonic() < self._prime_after.get(
+                namespace, 0.0
+            ):
+                return
+            upstream = self.settings.upstreams[namespace]
+            answered = True
+            for method, path in upstream.prime:
+                headers: dict[str, str] = {}
+                query: list[tuple[str, str]] = []
+                self._authenticate(namespace, headers, query)
+                url = URL(upstream.base_url + path, encoded=True)
+                try:
+                    async with self._sessions[namespace].request(
+                        method,
+                        url.extend_query(query) if query else url,
+                        headers=headers,
+                        allow_redirects=False,
+                    ) as response:
+                        await response.read()
+                    outcome: object = response.status
+                    answered = answered and response.status < 400
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    outcome, answered = type(exc).__name__, False
+                log.info("priming %s %s %s: %s", namespace, method, path, outcome)
+            self._primed[namespace] = answered
+            if not answered:
+                self._prime_after[namespace] = time.monotonic() + PRIME_RETRY_SECONDS
+
     async def _keep_alive(self, namespace: str) -> None:
         """Call the keep-alive path periodically; remember whether the upstream session is alive."""
         upstream = self.settings.upstreams[namespace]
@@ -333,6 +373,7 @@ class UpstreamClient:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self.sessions_state[namespace] = {"ok": False, "error": type(exc).__name__}
             if not self.sessions_state[namespace]["ok"]:
+                self._primed[namespace] = False  # a new session (after a re-login) is primed again
                 log.warning(
                     "keep-alive %s %s: upstream session not alive (%s)",
                     upstream.keepalive_method,
@@ -429,6 +470,8 @@ class UpstreamClient:
     async def _send_once(self, call: Call, prepared: Prepared, request_id: str) -> UpstreamResponse:
         operation = call.operation
         upstream = self.settings.upstreams[operation.namespace]
+        if upstream.prime and not self._primed.get(operation.namespace):
+            await self._prime(operation.namespace)
         headers = {**prepared.headers, "X-Request-Id": request_id}
         query = list(prepared.query)
         self._authenticate(operation.namespace, headers, query)

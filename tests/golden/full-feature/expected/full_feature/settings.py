@@ -29,6 +29,7 @@ class UpstreamSettings:
     keepalive_path: str = ""
     keepalive_method: str = "POST"
     keepalive_interval: float = 60.0
+    prime: tuple[tuple[str, str], ...] = ()  # (method, path): called before the first request
     retries: int = 2
     retry_deadline: float = 10.0
 
@@ -104,6 +105,17 @@ def _rate(environ: Mapping[str, str], name: str) -> float | None:
     return rate
 
 
+def _prime_call(name: str, item: str) -> tuple[str, str]:
+    """One priming call: ``GET /iserver/accounts`` (a bare path means GET) -> (method, path)."""
+    method, _, path = item.strip().rpartition(" ")
+    method = method.strip().upper() or "GET"
+    if method not in ("GET", "POST") or not path.startswith("/"):
+        raise ConfigError(
+            f"{name} lists calls like 'GET /path', comma-separated; got {item.strip()!r}"
+        )
+    return method, path
+
+
 def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> UpstreamSettings:
     base_url = environ.get(f"{prefix}_BASE_URL", "").strip() or default_url
     if not base_url.startswith(("http://", "https://")):
@@ -119,6 +131,11 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
     method = environ.get(f"{prefix}_KEEPALIVE_METHOD", "POST").strip().upper() or "POST"
     if method not in ("GET", "POST", "HEAD"):
         raise ConfigError(f"{prefix}_KEEPALIVE_METHOD must be GET, POST or HEAD")
+    prime = tuple(
+        _prime_call(f"{prefix}_PRIME", item)
+        for item in environ.get(f"{prefix}_PRIME", "").split(",")
+        if item.strip()
+    )
     return UpstreamSettings(
         base_url=base_url.rstrip("/"),
         timeout=_number(environ, f"{prefix}_TIMEOUT", 30.0),
@@ -129,6 +146,7 @@ def _upstream(environ: Mapping[str, str], prefix: str, default_url: str) -> Upst
         keepalive_path=keepalive_path,
         keepalive_method=method,
         keepalive_interval=_number(environ, f"{prefix}_KEEPALIVE_INTERVAL", 60.0),
+        prime=prime,
         retries=int(_number(environ, f"{prefix}_RETRIES", 2.0, minimum=0)),
         retry_deadline=_number(environ, f"{prefix}_RETRY_DEADLINE", 10.0),
     )
