@@ -4,14 +4,17 @@ loopback fake upstreams tests build their own handlers into."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
+from mcp import Client
 from naftiko_gen.pipeline import analyse, generate
 from naftiko_gen.writer import write_tree
 
@@ -64,3 +67,35 @@ async def fake_server(
         yield server
     finally:
         await server.close()
+
+
+@contextlib.asynccontextmanager
+async def serving_rest(package: str, settings: Any) -> AsyncIterator[TestClient]:
+    """The generated *package*'s REST app with *settings*, in process, behind an aiohttp test
+    client; its upstream client is started and closed around it."""
+    client_mod = importlib.import_module(f"{package}.client")
+    rest = importlib.import_module(f"{package}.rest")
+    upstream_client = client_mod.UpstreamClient(settings)
+    await upstream_client.start()
+    client = TestClient(TestServer(rest.create_app(settings, upstream_client)))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+        await upstream_client.close()
+
+
+@contextlib.asynccontextmanager
+async def serving_mcp(package: str, settings: Any) -> AsyncIterator[Client]:
+    """The generated *package*'s MCP server with *settings*, in process, behind the SDK's client;
+    its upstream client is started and closed around it."""
+    client_mod = importlib.import_module(f"{package}.client")
+    server = importlib.import_module(f"{package}.mcp_server")
+    upstream_client = client_mod.UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(server.create_server(upstream_client)) as mcp:
+            yield mcp
+    finally:
+        await upstream_client.close()

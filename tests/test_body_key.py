@@ -15,11 +15,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from mcp import Client
 from naftiko_gen.pipeline import analyse
 
-from .conftest import fake_server, generated_package
+from .conftest import fake_server, generated_package, serving_mcp, serving_rest
 
 KEY = "body-key-7Hq"
 
@@ -117,22 +115,13 @@ async def test_rest_calls_carry_the_key_in_their_bodies(
     settings = _settings(package, base)
     # The bind WHM_BASE_URL is the host; the API's own settings moved to WHM_API_*.
     assert settings.upstreams["whm"].base_url == base + "/includes/api.php"
-    client_mod = importlib.import_module(f"{package}.client")
-    rest = importlib.import_module(f"{package}.rest")
-    upstream_client = client_mod.UpstreamClient(settings)
-    await upstream_client.start()
-    client = TestClient(TestServer(rest.create_app(settings, upstream_client)))
-    await client.start_server()
-    try:
+    async with serving_rest(package, settings) as client:
         answers = [
             await client.post("/clients", json={"limitnum": 5}, params={"search": "a&b"}),
             await client.put("/clients", json={"firstname": "Zoë & co"}),
             await client.post("/stats"),
         ]
-        assert [a.status for a in answers] == [200, 200, 200]
-    finally:
-        await client.close()
-        await upstream_client.close()
+    assert [a.status for a in answers] == [200, 200, 200]
     params_call, form_call, bare_call = fake.seen
     assert all(call["path"] == "/includes/api.php" for call in fake.seen)
     # The fixed query stays first; a query parameter is added after it.
@@ -150,25 +139,18 @@ async def test_mcp_preview_never_shows_the_key(
 ) -> None:
     fake, base = upstream
     settings = _settings(package, base)
-    client_mod = importlib.import_module(f"{package}.client")
-    server = importlib.import_module(f"{package}.mcp_server")
-    upstream_client = client_mod.UpstreamClient(settings)
-    await upstream_client.start()
-    try:
-        async with Client(server.create_server(upstream_client)) as mcp:
-            preview = await mcp.call_tool("add-order", {"product": "vps"})
-            assert preview.structured_content["confirmation_required"] is True
-            request = preview.structured_content["request"]
-            # Secrets the spec writes into the body or the query are masked, not shown.
-            assert KEY not in json.dumps(preview.structured_content)
-            assert request["body"] == {"identifier": "<secret>", "product": "vps"}
-            assert request["url"].endswith("?action=AddOrder&sig=<secret>")
-            assert fake.seen == []
-            token = preview.structured_content["confirmation_token"]
-            done = await mcp.call_tool("add-order", {"product": "vps", "confirmation_token": token})
-        assert not done.is_error, done.content
-    finally:
-        await upstream_client.close()
+    async with serving_mcp(package, settings) as mcp:
+        preview = await mcp.call_tool("add-order", {"product": "vps"})
+        assert preview.structured_content["confirmation_required"] is True
+        request = preview.structured_content["request"]
+        # Secrets the spec writes into the body or the query are masked, not shown.
+        assert KEY not in json.dumps(preview.structured_content)
+        assert request["body"] == {"identifier": "<secret>", "product": "vps"}
+        assert request["url"].endswith("?action=AddOrder&sig=<secret>")
+        assert fake.seen == []
+        token = preview.structured_content["confirmation_token"]
+        done = await mcp.call_tool("add-order", {"product": "vps", "confirmation_token": token})
+    assert not done.is_error, done.content
     (sent,) = fake.seen
     # The template's own identifier field is the key; the body has it once.
     assert json.loads(sent["body"]) == {"identifier": KEY, "product": "vps"}

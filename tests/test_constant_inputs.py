@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from mcp import Client
 
-from .conftest import fake_server, generated_package
+from .conftest import fake_server, generated_package, serving_mcp, serving_rest
 
 SPEC = """\
     naftiko: 1.0.0-alpha2
@@ -99,13 +97,7 @@ async def test_constants_are_sent_and_cannot_be_overridden(
     settings = importlib.import_module(f"{package}.settings").load_settings(
         {"API_BASE_URL": base_url}
     )
-    client_mod = importlib.import_module(f"{package}.client")
-    rest = importlib.import_module(f"{package}.rest")
-    upstream_client = client_mod.UpstreamClient(settings)
-    await upstream_client.start()
-    client = TestClient(TestServer(rest.create_app(settings, upstream_client)))
-    await client.start_server()
-    try:
+    async with serving_rest(package, settings) as client:
         listed = await client.get("/items", params={"limit": "5", "kind": "films", "format": "x"})
         added = await client.post(  # kind: the upstream path needs it (an implied input here)
             "/items",
@@ -113,9 +105,6 @@ async def test_constants_are_sent_and_cannot_be_overridden(
             json={"label": "Dune", "channel": "other", "flag": False},
         )
         openapi = await (await client.get("/_adapter/openapi.json")).json()
-    finally:
-        await client.close()
-        await upstream_client.close()
     assert (listed.status, added.status) == (200, 200)
     assert seen[0]["path"] == "/v1/items/books"  # the caller's kind=films is not an input
     assert seen[0]["query"] == {"limit": "5", "format": "json"}
@@ -132,17 +121,10 @@ async def test_mcp_tool_constants(package: str, upstream: tuple[list[dict[str, A
     settings = importlib.import_module(f"{package}.settings").load_settings(
         {"API_BASE_URL": base_url}
     )
-    client_mod = importlib.import_module(f"{package}.client")
-    server = importlib.import_module(f"{package}.mcp_server")
-    upstream_client = client_mod.UpstreamClient(settings)
-    await upstream_client.start()
-    try:
-        async with Client(server.create_server(upstream_client)) as mcp:
-            (tool,) = (await mcp.list_tools()).tools
-            result = await mcp.call_tool("list-books", {"limit": 3})
-            refused = await mcp.call_tool("list-books", {"limit": 3, "kind": "films"})
-    finally:
-        await upstream_client.close()
+    async with serving_mcp(package, settings) as mcp:
+        (tool,) = (await mcp.list_tools()).tools
+        result = await mcp.call_tool("list-books", {"limit": 3})
+        refused = await mcp.call_tool("list-books", {"limit": 3, "kind": "films"})
     assert list(tool.input_schema["properties"]) == ["limit"]
     assert not result.is_error, result.content
     assert seen == [

@@ -1888,7 +1888,7 @@ class Resolver:
             )
             return None
         target = raw.get("targetNamespace") if isinstance(raw, dict) else None
-        if target not in self.upstreams:
+        if not isinstance(target, str) or target not in self.upstreams:
             known = ", ".join(sorted(self.upstreams)) or "none"
             self.report.error(
                 f"forward targetNamespace {target!r} is not a consumed namespace (known: {known})",
