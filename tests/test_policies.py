@@ -472,3 +472,71 @@ async def test_clients_with_elicitation_are_asked_directly(
         assert len(asked) == 1 and upstream.calls("/orders") == sent
     finally:
         await client.close()
+
+
+# --------------------------------------------------------------------------- shared state
+# With a real Redis: tests/e2e/test_shared_state_e2e.py. Here: a store that never answers.
+
+
+def _closed_store() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"redis://:hunter2-secret@127.0.0.1:{sock.getsockname()[1]}/0"
+
+
+async def test_an_unreachable_store_fails_confirmations_closed(upstream: Upstream) -> None:
+    settings = _settings(upstream, ADAPTER_STATE_URL=_closed_store())
+    preview = await _mcp_call(settings, "placeorder", ORDER)  # no token can be issued
+    assert preview.is_error
+    data = preview.structured_content
+    assert data is not None and data["status"] == 503 and data["retryable"] is True
+    assert "nothing was sent" in data["error"] and "hunter2" not in data["error"]
+    forged = await _mcp_call(settings, "placeorder", {**ORDER, "confirmation_token": "1.2.3.4"})
+    assert forged.is_error  # a token that does not match is refused before the store is asked
+    assert upstream.seen == []
+
+
+async def test_an_unreachable_store_paces_per_process_and_is_not_ready(
+    upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(
+        upstream, ADAPTER_STATE_URL=_closed_store(), INTERACTIVE_BROKERS_RATE_LIMIT="5/s"
+    )
+    http, client = await _rest(settings)
+    try:
+        responses = [await http.get("/iserver/accounts") for _ in range(3)]
+        assert [r.status for r in responses] == [200] * 3
+        ready = await http.get("/_adapter/ready")
+        assert ready.status == 503
+        assert (await ready.json())["store"] == {"ok": False}
+    finally:
+        await http.close()
+        await client.close()
+    times = [t for t, _, path in upstream.seen if path.endswith("/iserver/accounts")]
+    assert times[-1] - times[0] >= 2 / 5 - 0.02  # the process's own limiter still paces
+    warnings = [r.getMessage() for r in caplog.records if "store unreachable" in r.getMessage()]
+    assert sum("pacing falls back" in w for w in warnings) == 1  # once per outage
+    assert all("hunter2" not in r.getMessage() for r in caplog.records)
+
+
+def test_the_state_url_must_name_redis() -> None:
+    from interactive_brokers.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="ADAPTER_STATE_URL must be a redis://") as refused:
+        load_settings({"INTERACTIVE_BROKERS_TOKEN": "t", "ADAPTER_STATE_URL": "http://u:pw@h/"})
+    assert "pw" not in str(refused.value)
+
+
+def test_without_a_state_url_the_start_up_log_says_what_is_per_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from interactive_brokers.serve import _log_state
+
+    caplog.set_level("INFO")
+    _log_state(load_settings({"INTERACTIVE_BROKERS_TOKEN": "t"}))
+    assert caplog.messages == [
+        "ADAPTER_STATE_URL is not set: single use of confirmation tokens and pacing, keep-alive"
+        " and priming calls hold per process"
+    ]

@@ -249,8 +249,23 @@ def test_dockerfile_runs_as_non_root_with_healthcheck() -> None:
 
 
 def test_kubernetes_manifest() -> None:
-    deployment, service = yaml.safe_load_all((PROJECT / "deploy" / "kubernetes.yaml").read_text())
+    documents = list(yaml.safe_load_all((PROJECT / "deploy" / "kubernetes.yaml").read_text()))
+    deployment, service, store, store_service, store_policy = documents
+    assert deployment["spec"]["replicas"] == 2
     container = deployment["spec"]["template"]["spec"]["containers"][0]
+    # Two replicas share one Redis: single-use confirmations and one pacing limiter for both.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["ADAPTER_STATE_URL"] == "redis://interactive-brokers-state:6379/0"
+    assert (
+        store["kind"] == "Deployment" and store["metadata"]["name"] == "interactive-brokers-state"
+    )
+    args = store["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert store_service["metadata"]["name"] == "interactive-brokers-state"
+    assert store_service["spec"]["ports"][0]["port"] == 6379
+    assert store_policy["kind"] == "NetworkPolicy"
+    allowed = store_policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert allowed == deployment["spec"]["selector"]["matchLabels"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/_adapter/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/_adapter/health"
     secrets = {

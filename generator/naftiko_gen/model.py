@@ -611,6 +611,22 @@ class Capability:
         return bool(self.rest) and any(i.field for r in self.rest.routes for i in r.inputs)
 
     @property
+    def uses_shared_state(self) -> bool:
+        """Something a fleet must share: pacing, keep-alive and priming of an upstream, or
+        single-use confirmation tokens (the package's ``state.py`` and ``redis`` extra)."""
+        return bool(self.upstreams) or bool(self.mcp and self.mcp.confirmable)
+
+    @property
+    def shared_state_duties(self) -> str:
+        """What ``*_STATE_URL`` makes hold across processes, for the start-up log and README."""
+        duties = []
+        if self.mcp and self.mcp.confirmable:
+            duties.append("single use of confirmation tokens")
+        if self.upstreams:
+            duties.append("pacing, keep-alive and priming calls")
+        return " and ".join(duties)
+
+    @property
     def uses_bind_files(self) -> bool:
         return any(s.file for s in self.secrets)
 
@@ -896,6 +912,17 @@ def environment(capability: Capability) -> tuple[EnvVar, ...]:
             ),
             EnvVar(f"{a}_CONFIRM_TTL", "120", "Seconds a confirmation token stays valid."),
         ]
+    if capability.uses_shared_state:
+        found.append(
+            EnvVar(
+                f"{a}_STATE_URL",
+                "",
+                "Redis URL (redis://host:6379/0) shared by every process and replica: single-use "
+                "confirmations, one pacing limiter per upstream, one keep-alive per interval. Unset: "
+                "each process keeps its own. Needs the package's redis extra.",
+                secret=True,
+            )
+        )
     if capability.rest or capability.mcp_http:
         found.append(
             EnvVar(

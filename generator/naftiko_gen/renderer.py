@@ -288,6 +288,8 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
         ("tests/__init__.py.jinja", "tests/__init__.py"),
         ("tests/conftest.py.jinja", "tests/conftest.py"),
     ]
+    if cap.uses_shared_state:
+        plan.append(("package/state.py.jinja", f"{pkg}/state.py"))
     if cap.rest or cap.mcp_http:
         plan.append(("package/inbound.py.jinja", f"{pkg}/inbound.py"))
     if cap.rest:

@@ -65,6 +65,7 @@ class Recorded:
     target: str  # the raw request target (path and query, exactly as sent)
     headers: CIMultiDict[str]
     body: bytes
+    at: float = 0.0  # time.monotonic() on arrival
 
     @property
     def path(self) -> str:
@@ -174,6 +175,7 @@ class FakeUpstream:
                     target=request.raw_path,
                     headers=CIMultiDict(request.headers),
                     body=body,
+                    at=time.monotonic(),
                 )
             )
             reply = self._queue.pop(0) if self._queue else self._reply

@@ -71,8 +71,10 @@ from .client import (
 )
 from .inbound import Guard
 from .settings import Settings
+from .state import SharedState, StateUnavailable
 
 log = logging.getLogger(__name__)
+CLOCK_SKEW_SECONDS = 300  # how far apart replicas' clocks may be (README: shared state)
 
 INSTRUCTIONS = 'Fleet tools. "Quoted" and\nmultiline.'
 
@@ -422,15 +424,19 @@ def tool_error(
 class Confirmations:
     """Two-step calls: a preview with a signed, short-lived, single-use token, then the real call.
 
-    The token signs the tool name, the exact arguments and an expiry (HMAC-SHA256), so it works
-    on any replica that shares ADAPTER_CONFIRM_KEY; single use is enforced per process.
+    The token signs the tool name, the exact arguments, an expiry and a nonce (HMAC-SHA256), so
+    it works on any replica that shares ADAPTER_CONFIRM_KEY. Single use holds across every
+    process and replica that shares ADAPTER_STATE_URL (while that store is unreachable no
+    token is issued or redeemed: StateUnavailable); without it, per process.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state: SharedState | None) -> None:
         self.policy = settings.confirm
         self.key = settings.confirm_key
         self.ttl = settings.confirm_ttl
-        self._used: dict[str, float] = {}
+        self._state = state
+        self._scope = state.confirm_scope(self.key) if state is not None else ""
+        self._used: dict[str, float] = {}  # without shared state: redeemed tokens -> expiry
 
     def required(self, name: str, binding: ToolBinding) -> bool:
         if self.policy == "off":
@@ -441,32 +447,48 @@ class Confirmations:
             return binding.destructive or binding.unsafe_write
         return name in {n.strip() for n in self.policy.split(",")}
 
-    def _sign(self, name: str, arguments: dict[str, Any], expires: int, nonce: str) -> str:
+    def _sign(
+        self, name: str, arguments: dict[str, Any], expires: int, nonce: str, epoch: str
+    ) -> str:
         message = json.dumps(
-            [name, arguments, expires, nonce], sort_keys=True, separators=(",", ":")
+            [name, arguments, expires, nonce, epoch], sort_keys=True, separators=(",", ":")
         ).encode()
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:40]
 
-    def issue(self, name: str, arguments: dict[str, Any]) -> str:
-        # The nonce makes every preview's token distinct, even for identical calls.
+    async def issue(self, name: str, arguments: dict[str, Any]) -> str:
+        """A token for exactly this call: ``expires.nonce.epoch.signature``. The nonce makes every
+        preview's token distinct, even for identical calls; the epoch is the shared store's (empty
+        without one), so a store that lost its data refuses the tokens issued before."""
+        epoch = await self._state.epoch(self._scope) if self._state is not None else ""
         expires, nonce = int(time.time() + self.ttl), secrets.token_hex(8)
-        return f"{expires}.{nonce}.{self._sign(name, arguments, expires, nonce)}"
+        return f"{expires}.{nonce}.{epoch}.{self._sign(name, arguments, expires, nonce, epoch)}"
 
-    def redeem(self, name: str, arguments: dict[str, Any], token: str) -> str | None:
-        """None when *token* confirms exactly this call, else why not."""
+    async def redeem(self, name: str, arguments: dict[str, Any], token: str) -> str | None:
+        """None when *token* confirms exactly this call and was not redeemed before, else why not."""
         now = time.time()
-        self._used = {t: exp for t, exp in self._used.items() if exp > now}
-        expires_text, _, rest = token.partition(".")
-        nonce, _, signature = rest.partition(".")
-        if not expires_text.isdigit() or not hmac.compare_digest(
-            signature, self._sign(name, arguments, int(expires_text), nonce)
-        ):
-            return "the confirmation token does not match this tool and these exact arguments"
-        if int(expires_text) < now:
+        parts = token.split(".")
+        if len(parts) != 4 or not parts[0].isdigit():
+            return _TOKEN_MISMATCH
+        expires_text, nonce, epoch, signature = parts
+        expires = int(expires_text)
+        if not hmac.compare_digest(signature, self._sign(name, arguments, expires, nonce, epoch)):
+            return _TOKEN_MISMATCH
+        if expires < now:
             return "the confirmation token has expired"
+        if self._state is not None:
+            # Marked used for the token's remaining life plus the clock skew replicas may have.
+            first = await self._state.redeem(
+                self._scope, token, epoch, int(expires - now) + CLOCK_SKEW_SECONDS
+            )
+            if first < 0:
+                return (
+                    "the confirmation token was issued before the confirmation store lost its data"
+                )
+            return None if first else "the confirmation token was already used"
+        self._used = {t: exp for t, exp in self._used.items() if exp > now}
         if token in self._used:
             return "the confirmation token was already used"
-        self._used[token] = int(expires_text)
+        self._used[token] = expires
         return None
 
 
@@ -480,6 +502,7 @@ def _argument_errors(binding: ToolBinding, arguments: dict[str, Any]) -> list[st
     return problems
 
 
+_TOKEN_MISMATCH = "the confirmation token does not match this tool and these exact arguments"
 _CONFIRM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"confirm": {"type": "boolean", "title": "Send this request?"}},
@@ -539,7 +562,7 @@ def _decode(body: bytes) -> Any:
 
 def create_server(client: UpstreamClient) -> Server:
     """The MCP server; *client* must be started by the caller."""
-    confirmations = Confirmations(client.settings)
+    confirmations = Confirmations(client.settings, client.state)
 
     async def list_tools(
         ctx: ServerRequestContext, params: PaginatedRequestParams | None
@@ -579,11 +602,11 @@ def create_server(client: UpstreamClient) -> Server:
                         return _preview(
                             params.name,
                             request,
-                            confirmations.issue(params.name, arguments),
+                            await confirmations.issue(params.name, arguments),
                             confirmations.ttl,
                         )
                     refused = (
-                        confirmations.redeem(params.name, arguments, token)
+                        await confirmations.redeem(params.name, arguments, token)
                         if token is not None
                         else None
                     )
@@ -600,6 +623,13 @@ def create_server(client: UpstreamClient) -> Server:
             except InputError as exc:
                 outcome = "invalid-arguments"
                 return tool_error(400, str(exc), retryable=False)
+            except StateUnavailable as exc:  # single use cannot be guaranteed: fail closed
+                outcome = "store-unavailable"
+                return tool_error(
+                    503,
+                    f"confirmation needs the shared state store: {exc}; nothing was sent",
+                    retryable=True,
+                )
             except UpstreamError as exc:
                 outcome = f"upstream-{exc.status}"
                 return tool_error(
