@@ -109,10 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {rps} | {p50} | {cpu} |")
     median = {name: statistics.median(load.rps for load in runs) for name, runs in loads.items()}
     p50s = {name: statistics.median(load.p50_ms for load in runs) for name, runs in loads.items()}
+    cpu = {
+        name: statistics.median(load.cpu_us_per_request or 0.0 for load in runs)
+        for name, runs in loads.items()
+    }
     added = median["A"] / median["B"] - 1
     print(
         f"\nmedian: A {median['A']:,.0f} calls/s, B {median['B']:,.0f} calls/s -> the store adds"
-        f" {added:.1%} time per call (target < 15%); p50 {p50s['A']:.2f} -> {p50s['B']:.2f} ms"
+        f" {added:.1%} time per call (target < 15%); p50 {p50s['A']:.2f} -> {p50s['B']:.2f} ms;"
+        f" server CPU {cpu['A']:.0f} -> {cpu['B']:.0f} µs/call ({cpu['B'] / cpu['A'] - 1:+.1%})"
     )
     return 0
 
