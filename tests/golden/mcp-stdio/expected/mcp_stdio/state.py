@@ -35,14 +35,19 @@ DEPART_TOLERANCE_SECONDS = 0.001
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2])
-local start = math.max(tonumber(redis.call('HGET', KEYS[1], 'next') or '0'), now)
+local interval, max_wait, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'next', 'left')
+local start = math.max(tonumber(state[1] or '0'), now)
 if start - now > max_wait then
-  return {0, start - now}
+  return {0, start - now, 0}
 end
 redis.call('HSET', KEYS[1], 'next', start + interval)
 redis.call('PEXPIRE', KEYS[1], math.ceil((start + interval - now) / 1000) + 60000)
-return {1, start - now}
+if start == now and tonumber(state[2] or '0') + interval - tolerance <= now then
+  redis.call('HSET', KEYS[1], 'left', now)
+  return {1, 0, 1}
+end
+return {1, start - now, 0}
 """
 _DEPART = """
 local t = redis.call('TIME')
@@ -62,6 +67,11 @@ if holder == false or holder == ARGV[1] then
 end
 return 0
 """
+
+
+def _tolerance(interval: float) -> int:
+    """Microseconds a request may leave early: a timer's resolution, at most a tenth of *interval*."""
+    return round(min(DEPART_TOLERANCE_SECONDS, interval / 10) * 1e6)
 
 
 class StateUnavailable(Exception):
@@ -148,20 +158,23 @@ class SharedState:
             return False
         return True
 
-    async def reserve(self, limiter: str, interval: float, max_wait: float) -> tuple[bool, float]:
+    async def reserve(
+        self, limiter: str, interval: float, max_wait: float
+    ) -> tuple[bool, float, bool]:
         """Reserve the next slot of *limiter*, which spaces requests *interval* s apart: (granted,
-        seconds to wait for it). Not granted when the wait would exceed *max_wait* (nothing is
-        reserved then)."""
-        args = [round(interval * 1e6), round(max_wait * 1e6)]
-        granted, wait = await self._script(
+        seconds to wait for it, departed). Not granted when the wait would exceed *max_wait*
+        (nothing is reserved then). Departed: the slot is now and the request may leave at once
+        (recorded as it would be by ``depart``, so the common case costs one round trip)."""
+        args = [round(interval * 1e6), round(max_wait * 1e6), _tolerance(interval)]
+        granted, wait, departed = await self._script(
             _PACING_FALLBACK, "reserve", [self._limiter_key(limiter)], args
         )
-        return bool(granted), wait / 1e6
+        return bool(granted), wait / 1e6, bool(departed)
 
     async def depart(self, limiter: str, interval: float) -> float:
         """Record a request leaving now, unless the one before left less than *interval* s ago
         (less a timer's tolerance): then the seconds to wait before asking again."""
-        args = [round(interval * 1e6), round(min(DEPART_TOLERANCE_SECONDS, interval / 10) * 1e6)]
+        args = [round(interval * 1e6), _tolerance(interval)]
         return (
             await self._script(_PACING_FALLBACK, "depart", [self._limiter_key(limiter)], args) / 1e6
         )

@@ -558,9 +558,11 @@ class UpstreamClient:
         fired late in one process must not bunch it with the next)."""
         limiter = self._pacing_keys[namespace]
         interval = 1.0 / self.settings.upstreams[namespace].rate_limit
-        granted, wait = await state.reserve(limiter, interval, max_wait)
+        granted, wait, departed = await state.reserve(limiter, interval, max_wait)
         if not granted:
             raise rate_limited(wait)
+        if departed:
+            return
         if wait > 0:
             await asyncio.sleep(wait)
         while (gap := await state.depart(limiter, interval)) > 0:
