@@ -416,9 +416,8 @@ class UpstreamClient:
             if verdict is not None:
                 self.sessions_state[namespace] = verdict
                 if not verdict["ok"]:
-                    self._primed[namespace] = (
-                        False  # a new session (after a re-login) is primed again
-                    )
+                    # A new session (after a re-login) is primed again.
+                    self._primed[namespace] = False
             await asyncio.sleep(upstream.keepalive_interval)
 
     async def _tickle(self, namespace: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ _PACING_FALLBACK = "pacing falls back to this process's share of the rate limit"
 # A timer may fire this much early (the event loop's clock resolution) without a second round trip.
 DEPART_TOLERANCE_SECONDS = 0.001
 # Hash fields are microseconds on the store's clock (redis TIME): replicas' clocks never meet.
+# They are written with '%.0f': a plain integer whatever number formatting a Redis version's Lua uses.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -41,10 +42,10 @@ local start = math.max(tonumber(state[1] or '0'), now)
 if start - now > max_wait then
   return {0, start - now, 0}
 end
-redis.call('HSET', KEYS[1], 'next', start + interval)
+redis.call('HSET', KEYS[1], 'next', string.format('%.0f', start + interval))
 redis.call('PEXPIRE', KEYS[1], math.ceil((start + interval - now) / 1000) + 60000)
 if start == now and tonumber(state[2] or '0') + interval - tolerance <= now then
-  redis.call('HSET', KEYS[1], 'left', now)
+  redis.call('HSET', KEYS[1], 'left', string.format('%.0f', now))
   return {1, 0, 1}
 end
 return {1, start - now, 0}
@@ -56,7 +57,7 @@ local gap = tonumber(redis.call('HGET', KEYS[1], 'left') or '0') + tonumber(ARGV
 if gap > tonumber(ARGV[2]) then
   return gap
 end
-redis.call('HSET', KEYS[1], 'left', now)
+redis.call('HSET', KEYS[1], 'left', string.format('%.0f', now))
 return 0
 """
 _LEASE = """
