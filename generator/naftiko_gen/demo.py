@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -24,6 +25,8 @@ from .pipeline import analyse, generate
 from .writer import write_tree
 
 ACCOUNT = "DU1234567"
+# The seed spec (specs/interactive-brokers.yaml, next to its mock examples), shipped in the wheel.
+SEED_SPEC = Path(str(resources.files("naftiko_gen.specs") / "interactive-brokers.yaml"))
 
 
 def _port_free(port: int) -> bool:
@@ -62,7 +65,7 @@ async def _mcp_call(url: str) -> tuple[list[str], dict]:
 @click.command("demo")
 @click.argument(
     "spec",
-    default="specs/interactive-brokers.yaml",
+    required=False,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option(
@@ -79,9 +82,17 @@ async def _mcp_call(url: str) -> tuple[list[str], dict]:
     "--check", is_flag=True, help="Non-interactive: one REST call, one MCP call, verify, stop."
 )
 def demo_command(
-    spec: Path, output: Path, upstream_port: int, rest_port: int, mcp_port: int, check: bool
+    spec: Path | None,
+    output: Path,
+    upstream_port: int,
+    rest_port: int,
+    mcp_port: int,
+    check: bool,
 ) -> None:
-    """Build the adapters for SPEC and run them against its simulated upstream."""
+    """Build the adapters for SPEC (default: the IBKR seed spec shipped with naftiko-gen) and run
+    them against its simulated upstream."""
+    if spec is None:
+        spec = SEED_SPEC
     taken = [str(p) for p in (upstream_port, rest_port, mcp_port) if not _port_free(p)]
     if taken:
         raise click.ClickException(
