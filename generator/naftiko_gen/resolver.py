@@ -1393,8 +1393,17 @@ class Resolver:
         upstream = self.upstreams.get(namespace)
         if upstream is None:
             known = ", ".join(sorted(self.upstreams)) or "none"
+            # The operations of that name (but for case and '-'/'_'), the closest namespace first.
+            having = {
+                u.namespace: o.name
+                for u in self.upstreams.values()
+                for o in u.operations
+                if _folded(o.name) == _folded(name)
+            }
+            likely = _close_names(namespace, having) or (list(having) if len(having) == 1 else [])
+            hint = f"; did you mean {likely[0] + '.' + having[likely[0]]!r}?" if likely else ""
             self.report.error(
-                f"call {call!r}: no consumed namespace {namespace!r} (known: {known})", path
+                f"call {call!r}: no consumed namespace {namespace!r} (known: {known}){hint}", path
             )
             return None
         for operation in upstream.operations:
