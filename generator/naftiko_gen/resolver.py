@@ -164,6 +164,8 @@ class _Surface:
     steps: tuple[str, ...] = ()
     # Inputs with a static `value` (REST or MCP): name -> the value every call uses.
     constants: dict[str, Any] = field(default_factory=dict)
+    # Whether the exposing side lists inputParameters (else all its inputs are implied).
+    declares_inputs: bool = False
 
     def add_implied(
         self, report: Report, name: str, location: str, type_: str, required: bool, description: str
@@ -1993,7 +1995,14 @@ class Resolver:
                         )
                     continue
                 seen[key] = ((*o_path, "method"), definition)
-                surface = _Surface(kind="rest", namespace=namespace, path=o_path)
+                surface = _Surface(
+                    kind="rest",
+                    namespace=namespace,
+                    path=o_path,
+                    declares_inputs=bool(
+                        resource.get("inputParameters") or op.get("inputParameters")
+                    ),
+                )
                 for name, var in var_of.items():
                     surface.inputs[name] = Input(name, "path", "string", True, "", route_var=var)
                 for source_list, base in (
@@ -2397,7 +2406,12 @@ class Resolver:
         )
 
     def _tool(self, raw: dict[str, Any], path: Pointer, namespace: str) -> McpTool | None:
-        surface = _Surface(kind="mcp", namespace=namespace, path=path)
+        surface = _Surface(
+            kind="mcp",
+            namespace=namespace,
+            path=path,
+            declares_inputs=bool(raw.get("inputParameters")),
+        )
         for i, param in enumerate(raw.get("inputParameters") or []):
             p_path = (*path, "inputParameters", i)
             pname = param["name"]
@@ -2538,12 +2552,10 @@ def _spelled_like(name: str, surface: _Surface) -> str | None:
 
 
 def _relies_on_implied(surface: _Surface) -> bool:
-    """Whether *surface* (a REST operation or an MCP tool) declares no inputs of its own (its
-    path's aside), leaving them all to be implied: then a ``with`` value naming an input that
-    exists nowhere names one more input, not a misspelt one."""
-    return surface.kind in ("rest", "mcp") and not any(
-        not i.implied and not i.route_var for i in surface.inputs.values()
-    )
+    """Whether *surface* (a REST operation or an MCP tool) declares no inputParameters (its
+    path's placeholders aside), leaving them all to be implied: then a ``with`` value naming an
+    input that exists nowhere names one more input, not a misspelt one."""
+    return surface.kind in ("rest", "mcp") and not surface.declares_inputs
 
 
 def _close_names(name: str, known: Iterable[str]) -> list[str]:

@@ -201,7 +201,12 @@ def _wants_boolean(error: ValidationError) -> bool:
 def _called_namespaces(data: dict[str, Any]) -> list[str]:
     """The namespaces the spec's ``call``s name that no consumes entry declares, in order."""
     capability = data.get("capability") if isinstance(data.get("capability"), dict) else {}
-    declared = {c.get("namespace") for c in capability.get("consumes") or [] if isinstance(c, dict)}
+    consumes = capability.get("consumes")
+    declared = {
+        c["namespace"]
+        for c in (consumes if isinstance(consumes, list) else [])
+        if isinstance(c, dict) and isinstance(c.get("namespace"), str)
+    }
     found: list[str] = []
 
     def walk(node: Any) -> None:
