@@ -30,27 +30,39 @@ WARNINGS = [
         "with other resources: merged into one API",
     ),
     (
-        35,
+        33,
+        9,
+        "this operation has no 'name'; read as 'health', the one name calls use in namespace "
+        "'hr' that no operation has (add name: health)",
+    ),
+    (
+        34,
         5,
         "this consumes entry has no 'namespace'; read as 'jobs', the namespace the calls name "
         "and no other entry declares (add namespace: jobs)",
     ),
-    (52, 9, "GET /v1/health is defined twice, identically (first at line 50); served once"),
-    (69, 9, "'t' is not a boolean; read as true (write true without quotes)"),
     (
-        73,
+        40,
+        9,
+        "this operation has no 'name'; read as 'get-job', the one name calls use in namespace "
+        "'jobs' that no operation has (add name: get-job)",
+    ),
+    (50, 9, "GET /v1/health is defined twice, identically (first at line 48); served once"),
+    (67, 9, "'t' is not a boolean; read as true (write true without quotes)"),
+    (
+        71,
         9,
         "'tools.employee_id' names input 'employee_id', which is declared as 'employeeId' (the "
         "same name but for case and '-'/'_'); read as 'employeeId'",
     ),
     (
-        74,
+        72,
         7,
         "input 'jobId' is used but not declared here; generated as an implied argument (declare "
         "it in inputParameters to document it)",
     ),
     (
-        74,
+        72,
         7,
         "input 'verbose' is used but not declared here; generated as an implied argument "
         "(declare it in inputParameters to document it)",
@@ -214,6 +226,13 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
             "call 'apis.getItem': no consumed namespace 'apis' (known: api); did you mean "
             "'api.get-item'?",
         ),
+        (
+            "      - name: get-item\n        method: GET\n",
+            "      - method: GET\n      - method: POST\n",
+            11,
+            9,
+            "'name' is a required property; add name: (calls use 'get-item' in 'api')",
+        ),
     ],
     ids=[
         "misspelt-input",
@@ -223,6 +242,7 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
         "two-entries-without-namespace",
         "credential-not-a-variable",
         "misspelt-call",
+        "two-operations-without-name",
     ],
 )
 def test_near_miss_is_a_located_error_with_a_hint(

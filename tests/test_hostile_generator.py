@@ -502,7 +502,7 @@ def test_edge_valid_names_are_rejected_cleanly_or_generate(
 
 # --------------------------------------------------------------------------- property: catalog leniency
 
-LENIENCY_EXAMPLES = fuzz_budget(30)
+LENIENCY_EXAMPLES = fuzz_budget(16)
 BOOLEAN_WORDS = ["true", "false", "t", "f", "yes", "no", "y", "n", "on", "off"]
 
 

@@ -174,7 +174,10 @@ def validate_dialect(data: dict[str, Any], report: Report) -> bool:
     that the calls name (see :func:`_read_as_meant`)."""
     with _paused_gc(DIALECT_SCHEMA):
         details = _dialect_errors(data)
-        if details and _read_as_meant(data, details, report):
+        # A second round: an entry's namespace, once read, lets its nameless operation be read.
+        for _ in range(2):
+            if not details or not _read_as_meant(data, details, report):
+                break
             details = _dialect_errors(data)
         for detail in details:
             report.error(_message(detail) + _hint(data, detail), tuple(detail.absolute_path))
@@ -198,24 +201,18 @@ def _wants_boolean(error: ValidationError) -> bool:
     )
 
 
-def _called_namespaces(data: dict[str, Any]) -> list[str]:
-    """The namespaces the spec's ``call``s name that no consumes entry declares, in order."""
+def _calls(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(namespace, operation) of every ``call`` of the exposing side, in order, once each."""
     capability = data.get("capability") if isinstance(data.get("capability"), dict) else {}
-    consumes = capability.get("consumes")
-    declared = {
-        c["namespace"]
-        for c in (consumes if isinstance(consumes, list) else [])
-        if isinstance(c, dict) and isinstance(c.get("namespace"), str)
-    }
-    found: list[str] = []
+    found: list[tuple[str, str]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             call = node.get("call")
             if isinstance(call, str) and "." in call:
-                namespace = call.partition(".")[0]
-                if namespace not in declared and namespace not in found:
-                    found.append(namespace)
+                namespace, _, operation = call.partition(".")
+                if (namespace, operation) not in found:
+                    found.append((namespace, operation))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -224,6 +221,57 @@ def _called_namespaces(data: dict[str, Any]) -> list[str]:
 
     walk(capability.get("exposes"))
     return found
+
+
+def _consumes_entries(data: dict[str, Any]) -> list[Any]:
+    capability = data.get("capability") if isinstance(data.get("capability"), dict) else {}
+    consumes = capability.get("consumes")
+    return consumes if isinstance(consumes, list) else []
+
+
+def _called_namespaces(data: dict[str, Any]) -> list[str]:
+    """The namespaces the spec's ``call``s name that no consumes entry declares, in order."""
+    declared = {
+        c["namespace"]
+        for c in _consumes_entries(data)
+        if isinstance(c, dict) and isinstance(c.get("namespace"), str)
+    }
+    found: list[str] = []
+    for namespace, _ in _calls(data):
+        if namespace not in declared and namespace not in found:
+            found.append(namespace)
+    return found
+
+
+def _nameless_operation(data: dict[str, Any], error: ValidationError) -> str | None:
+    """The namespace of the consumed operation *error* says lacks its name, else None."""
+    path = tuple(error.absolute_path)
+    if (
+        error.validator == "required"
+        and len(path) == 7
+        and path[:2] == ("capability", "consumes")
+        and path[3] == "resources"
+        and path[5] == "operations"
+        and "'name'" in error.message
+    ):
+        entry = _consumes_entries(data)[path[2]]
+        namespace = entry.get("namespace") if isinstance(entry, dict) else None
+        return namespace if isinstance(namespace, str) else None
+    return None
+
+
+def _uncalled_names(data: dict[str, Any], namespace: str) -> list[str]:
+    """The operation names that calls use in *namespace* and none of its operations has."""
+    declared = {
+        op.get("name")
+        for entry in _consumes_entries(data)
+        if isinstance(entry, dict) and entry.get("namespace") == namespace
+        for resource in entry.get("resources") or []
+        if isinstance(resource, dict)
+        for op in resource.get("operations") or []
+        if isinstance(op, dict)
+    }
+    return [o for n, o in _calls(data) if n == namespace and o not in declared]
 
 
 def _nameless_consumes(data: dict[str, Any], error: ValidationError) -> int | None:
@@ -244,12 +292,26 @@ def _read_as_meant(data: dict[str, Any], details: list[ValidationError], report:
     """Fix, in *data*, what the author evidently meant, warning for each; True when anything
     was fixed. A boolean as a string (``'f'``) is that boolean; a consumes entry without a
     namespace is the one namespace that the calls name and no entry declares, when it is the
-    only entry without one (or the ``name`` it was given instead, when the calls use that)."""
+    only entry without one (or the ``name`` it was given instead, when the calls use that); a
+    consumed operation without a name is the one name calls use in its namespace that no
+    operation has, when it is the only operation there without one."""
     fixed = False
     nameless = [i for d in details if (i := _nameless_consumes(data, d)) is not None]
     called = _called_namespaces(data)
+    nameless_ops = [n for d in details if (n := _nameless_operation(data, d)) is not None]
     for detail in details:
         path = tuple(detail.absolute_path)
+        if (namespace := _nameless_operation(data, detail)) is not None:
+            uncalled = _uncalled_names(data, namespace)
+            if nameless_ops.count(namespace) == 1 and len(uncalled) == 1:
+                detail.instance["name"] = uncalled[0]
+                report.warning(
+                    f"this operation has no 'name'; read as {uncalled[0]!r}, the one name calls "
+                    f"use in namespace {namespace!r} that no operation has (add name: {uncalled[0]})",
+                    path,
+                )
+                fixed = True
+            continue
         if _wants_boolean(detail) and isinstance(detail.instance, str):
             value = BOOLEAN_WORDS.get(detail.instance.strip().lower())
             if value is None or not path:
@@ -287,6 +349,11 @@ def _hint(data: dict[str, Any], detail: ValidationError) -> str:
     """A fix-it hint for an error that :func:`_read_as_meant` could not read as meant."""
     if _wants_boolean(detail):
         return "; write true or false"
+    if (namespace := _nameless_operation(data, detail)) is not None:
+        uncalled = _uncalled_names(data, namespace)
+        if uncalled:
+            return f"; add name: (calls use {', '.join(map(repr, uncalled))} in {namespace!r})"
+        return f"; add name: (the name calls use, as in call: {namespace}.<name>)"
     if _nameless_consumes(data, detail) is not None:
         called = _called_namespaces(data)
         if called:
