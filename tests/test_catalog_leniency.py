@@ -190,7 +190,7 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
             14,
             5,
             "namespace 'api' is consumed twice (first at line 5) and the two entries cannot be "
-            "merged: its baseUri differ; give one a namespace of its own",
+            "merged: different baseUri; give one a namespace of its own",
         ),
         (
             "      - name: get-item\n        method: GET\n",

@@ -39,10 +39,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait_http(url: str, deadline: float, context: ssl.SSLContext | None = None) -> None:
+def _wait_http(
+    url: str,
+    deadline: float,
+    procs: list[subprocess.Popen[bytes]],
+    context: ssl.SSLContext | None = None,
+) -> None:
     import urllib.request
 
     while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise click.ClickException(
+                    f"{' '.join(map(str, proc.args[2:4]))} exited with code {proc.returncode} "
+                    f"before {url} came up (its errors are above)"
+                )
         try:
             with urllib.request.urlopen(url, timeout=1, context=context):
                 return
@@ -129,6 +140,11 @@ def demo_command(
         )
         deadline = time.monotonic() + 30
         while not ca_file.exists() and time.monotonic() < deadline:
+            if procs[0].poll() is not None:
+                raise click.ClickException(
+                    f"the mock upstream exited with code {procs[0].returncode} before it came up "
+                    "(its errors are above)"
+                )
             time.sleep(0.1)
         upstream = cap.upstreams[0]
         base_path = upstream.base_url.split("://", 1)[1].partition("/")[2]
@@ -158,18 +174,31 @@ def demo_command(
                 stderr=subprocess.DEVNULL if check else None,
             )
         )
-        _wait_http(f"http://127.0.0.1:{rest_port}/_adapter/health", time.monotonic() + 30)
+        _wait_http(f"http://127.0.0.1:{rest_port}/_adapter/health", time.monotonic() + 30, procs)
         rest = f"http://127.0.0.1:{rest_port}"
         if check:
             import urllib.request
 
-            with urllib.request.urlopen(
-                f"{rest}/portfolio/{ACCOUNT}/positions/0", timeout=10
-            ) as response:
-                positions = json.load(response)
-            assert isinstance(positions, list) and positions, positions
-            tools, structured = asyncio.run(_mcp_call(f"http://127.0.0.1:{mcp_port}/mcp"))
-            assert len(tools) == 9, tools
+            # The check is the seed's: IBKR positions of the mock's account, over REST and MCP.
+            url = f"{rest}/portfolio/{ACCOUNT}/positions/0"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    positions = json.load(response)
+            except (OSError, ValueError) as exc:
+                raise click.ClickException(f"demo check: GET {url} failed: {exc}") from None
+            if not isinstance(positions, list) or not positions:
+                raise click.ClickException(
+                    f"demo check: GET {url} answered {json.dumps(positions)[:200]}, not the "
+                    "mock's positions (does the spec have its .examples.yaml?)"
+                )
+            try:
+                tools, structured = asyncio.run(_mcp_call(f"http://127.0.0.1:{mcp_port}/mcp"))
+            except click.ClickException:
+                raise
+            except Exception as exc:  # the SDK's transport errors come in many types
+                raise click.ClickException(f"demo check: the MCP call failed: {exc!r}") from None
+            if len(tools) != 9:
+                raise click.ClickException(f"demo check: the MCP server lists {tools}, not 9 tools")
             click.echo(
                 f"REST positions: {len(positions)} rows; MCP tools: {len(tools)}; MCP getpositions: {len(structured.get('items', []))} rows"
             )

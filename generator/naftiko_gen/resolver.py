@@ -622,7 +622,7 @@ class Resolver:
         clashes = sorted(operation_names & set(names))
         if differences or shared or clashes:
             why = (
-                f"its {' and '.join(differences)} differ"
+                f"different {' and '.join(differences)}"
                 if differences
                 else f"both define {'resource path' if shared else 'operation'} "
                 f"{(shared or clashes)[0]!r}"
@@ -1275,9 +1275,7 @@ class Resolver:
             f"{var} (declare it under binds[].keys to document it)",
             path,
         )
-        self.secrets[var] = Secret(
-            var=var, env=var, description=f"Credential ({what}); not declared in binds."
-        )
+        self.secrets[var] = Secret(var=var, env=var)
         return var
 
     def _placeholder(self, expr: str, path: Pointer, surface: _Surface | None) -> tuple[str, str]:
