@@ -233,6 +233,17 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
             9,
             "'name' is a required property; add name: (calls use 'get-item' in 'api')",
         ),
+        (
+            "    namespace: api-mcp\n",
+            "    namespace: api-mcp\n    authentication:\n      type: bearer\n"
+            "      token: '{{ADAPTER_MCP_TOKEN}}'\n",
+            19,
+            7,
+            "{{ADAPTER_MCP_TOKEN}} in authentication is not declared in binds, and environment "
+            "variable ADAPTER_MCP_TOKEN cannot hold it: ADAPTER_* are the adapter's own settings; "
+            "declare it under binds[].keys with another environment variable (ADAPTER_MCP_TOKEN: "
+            "MY_ADAPTER_MCP_TOKEN)",
+        ),
     ],
     ids=[
         "misspelt-input",
@@ -243,6 +254,7 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
         "credential-not-a-variable",
         "misspelt-call",
         "two-operations-without-name",
+        "credential-named-like-an-adapter-setting",
     ],
 )
 def test_near_miss_is_a_located_error_with_a_hint(

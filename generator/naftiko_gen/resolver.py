@@ -54,6 +54,8 @@ from .naming import Namer, constant, env_name, identifier, package_name
 from .validation import validate_schema
 
 RESERVED_REST_PREFIX = "/_adapter"
+# The generated package's own settings are ADAPTER_* (ADAPTER_REST_TOKEN, ADAPTER_WORKERS, ...).
+ADAPTER_PREFIX = "ADAPTER"
 GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
 REST_SUB_PREFIXES = ("path", "query", "header", "headers", "body")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}|\{([^{}/]+)\}")
@@ -288,7 +290,7 @@ class Resolver:
             spec_file=self.spec_path.name,
             package=package,
             dist_name=package.replace("_", "-"),
-            env_prefix="ADAPTER",
+            env_prefix=ADAPTER_PREFIX,
             title=label,
             description=_text(info.get("description")),
             tags=tuple(str(t) for t in info.get("tags") or ()),
@@ -1270,11 +1272,19 @@ class Resolver:
             return ""
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
             return ""
-        self.report.warning(
-            f"{{{{{expr}}}}} in {what} is not declared in binds; read from environment variable "
-            f"{var} (declare it under binds[].keys to document it)",
-            path,
-        )
+        if var.upper().startswith(ADAPTER_PREFIX + "_"):
+            self.report.error(
+                f"{{{{{expr}}}}} in {what} is not declared in binds, and environment variable "
+                f"{var} cannot hold it: {ADAPTER_PREFIX}_* are the adapter's own settings; declare "
+                f"it under binds[].keys with another environment variable ({var}: MY_{var})",
+                path,
+            )
+        else:
+            self.report.warning(
+                f"{{{{{expr}}}}} in {what} is not declared in binds; read from environment "
+                f"variable {var} (declare it under binds[].keys to document it)",
+                path,
+            )
         self.secrets[var] = Secret(var=var, env=var)
         return var
 
