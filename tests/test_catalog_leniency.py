@@ -244,6 +244,15 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
             "declare it under binds[].keys with another environment variable (ADAPTER_MCP_TOKEN: "
             "MY_ADAPTER_MCP_TOKEN)",
         ),
+        (
+            "    namespace: api-mcp\n",
+            "    namespace: api-mcp\n    authentication:\n      type: bearer\n"
+            "      token: '{{hr.JWT_TOKEN}}'\n",
+            19,
+            7,
+            "{{hr.JWT_TOKEN}} refers to nothing known here (not a bind variable or an input); to "
+            "read it from binds, declare namespace 'hr' with keys: {JWT_TOKEN: <ENV_VAR>}",
+        ),
     ],
     ids=[
         "misspelt-input",
@@ -255,6 +264,7 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
         "misspelt-call",
         "two-operations-without-name",
         "credential-named-like-an-adapter-setting",
+        "credential-in-an-undeclared-bind-namespace",
     ],
 )
 def test_near_miss_is_a_located_error_with_a_hint(
@@ -321,4 +331,28 @@ def test_undeclared_credential_in_an_apikey_and_inbound(tmp_path: Path) -> None:
         ("ITEMS_KEY", "ITEMS_KEY"),
         ("MCP_TOKEN", "MCP_TOKEN"),
     }
+    assert not _analyse(tmp_path, text, strict=True).ok
+
+
+def test_undeclared_variable_in_an_api_wide_parameter(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "    baseUri: https://api.example.test\n",
+        "    baseUri: https://api.example.test\n    inputParameters:\n    - name: Authorization\n"
+        "      in: header\n      value: 'Bearer {{ZOOMINFO_JWT_TOKEN}}'\n",
+    )
+    analysis = _analyse(tmp_path, text)
+    assert analysis.ok, [d.format() for d in analysis.diagnostics]
+    assert (
+        10,
+        7,
+        "{{ZOOMINFO_JWT_TOKEN}} in API-wide parameter 'Authorization' is not declared in binds; "
+        "read from environment variable ZOOMINFO_JWT_TOKEN (declare it under binds[].keys to "
+        "document it)",
+    ) in _found(analysis, "warning")
+    cap = analysis.capability
+    assert cap is not None
+    assert [(s.var, s.env) for s in cap.secrets] == [("ZOOMINFO_JWT_TOKEN", "ZOOMINFO_JWT_TOKEN")]
+    (param,) = cap.upstreams[0].shared_params
+    assert param.value is not None
+    assert param.value.parts == (("text", "Bearer "), ("secret", "ZOOMINFO_JWT_TOKEN"))
     assert not _analyse(tmp_path, text, strict=True).ok

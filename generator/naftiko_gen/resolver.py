@@ -859,7 +859,13 @@ class Resolver:
             return None
         value = raw.get("value")
         source = (
-            self._template(value, (*path, "value"), inputs=None)
+            self._template(
+                value,
+                (*path, "value"),
+                inputs=None,
+                # sent on every request, like a credential: only the environment can fill it
+                credential=f"API-wide parameter {raw.get('name')!r}",
+            )
             if shared and value is not None
             else None
         )
@@ -1324,8 +1330,11 @@ class Resolver:
                 f"{{{{{expr}}}}} is not declared in binds; add it under binds[].keys", path
             )
         else:
+            hint = ""
+            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*", expr):
+                hint = f"; to read it from binds, declare namespace {head!r} with keys: {{{tail}: <ENV_VAR>}}"
             self.report.error(
-                f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input)",
+                f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input){hint}",
                 path,
             )
         return ("text", "")
