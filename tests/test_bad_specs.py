@@ -83,7 +83,12 @@ def test_base_spec_is_valid(tmp_path: Path) -> None:
             "no consumed namespace 'nope'",
         ),
         ("        id: tools.id", "        id: tools.ident", 41, "refers to input 'ident'"),
-        ("token: '{{TOKEN}}'", "token: '{{MISSING}}'", 13, "{{MISSING}} is not declared in binds"),
+        (
+            "        id: tools.id",
+            "        id: '{{env.MISSING}}'",
+            41,
+            "{{env.MISSING}} is not declared in binds",
+        ),
         ("    port: 9090", "    port: 8080", 30, "port 8080 is already used"),
         ("    - path: /items/{id}", "    - path: /_adapter/items/{id}", 25, "reserved"),
         (
@@ -140,10 +145,15 @@ def test_duplicate_operation_names(tmp_path: Path) -> None:
 def test_duplicate_rest_method_and_path(tmp_path: Path) -> None:
     text = BASE.replace(
         "      - method: GET\n        call: api.get-item\n",
-        "      - method: GET\n        call: api.get-item\n      - method: GET\n        call: api.get-item\n",
+        "      - method: GET\n        call: api.get-item\n      - method: GET\n        name: again\n"
+        "        call: api.get-item\n",
     )
     errors = _errors(_check(tmp_path, text))
-    assert any("GET /items/{id} is defined twice" in m and line == 29 for line, m in errors), errors
+    assert (
+        29,
+        "GET /items/{id} is defined twice (first at line 27), differently; "
+        "give one of them its own path or method, or remove one",
+    ) in errors, errors
 
 
 def test_hint_contradiction_is_an_error(tmp_path: Path) -> None:

@@ -90,3 +90,41 @@ def test_committed_generated_output_is_up_to_date() -> None:
 def test_version_and_help() -> None:
     assert "naftiko-gen" in _run("--version").output
     assert "naftiko-gen check" in _run("--help").output
+
+
+def test_demo_says_in_one_line_why_the_mock_did_not_start(tmp_path: Path) -> None:
+    """A demo whose mock upstream cannot start names it at once (not a 30 s wait, not a traceback)."""
+    import socket
+    import subprocess
+    import sys
+
+    shutil.copy(SEED, tmp_path / "interactive-brokers.yaml")
+    (tmp_path / "interactive-brokers.examples.yaml").write_text("nope: [\n")
+    sockets = [socket.socket() for _ in range(3)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [str(sock.getsockname()[1]) for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "naftiko_gen",
+            "demo",
+            "--check",
+            "interactive-brokers.yaml",
+            *("-o", "out", "--upstream-port", ports[0]),
+            *("--rest-port", ports[1], "--mcp-port", ports[2]),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=25,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "interactive-brokers.examples.yaml:2:1: error: invalid YAML" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "Error: the mock upstream exited with code 2 before it came up (its errors are above)"
+    )

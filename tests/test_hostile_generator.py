@@ -500,6 +500,124 @@ def test_edge_valid_names_are_rejected_cleanly_or_generate(
     batch.finish()
 
 
+# --------------------------------------------------------------------------- property: catalog leniency
+
+LENIENCY_EXAMPLES = fuzz_budget(16)
+BOOLEAN_WORDS = ["true", "false", "t", "f", "yes", "no", "y", "n", "on", "off"]
+
+
+@st.composite
+def leniency_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """The issue-17 leniency rules with edge names: an undeclared credential variable, a tool
+    that declares no inputs and names one in `with`, a boolean as a string, a split namespace."""
+    word = draw(st.sampled_from(BOOLEAN_WORDS))
+    return {
+        "var": draw(
+            st.one_of(
+                st.sampled_from(
+                    ["class", "import", "_", "PATH", "UP_BASE_URL", "ADAPTER_REST_TOKEN", "X" * 80]
+                ),
+                st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True),
+                st.from_regex(r"[A-Za-z0-9_.\- ]{1,12}", fullmatch=True),
+            )
+        ),
+        "implied": draw(param_names()),
+        "boolean": draw(
+            st.one_of(
+                st.just(word),
+                st.just(word.upper()),
+                st.just(word.capitalize()),
+                st.text(max_size=6),
+            )
+        ),
+        "split": draw(st.booleans()),
+    }
+
+
+def test_catalog_leniency_with_edge_names_is_rejected_cleanly_or_generates(
+    tmp_path: Path, memo_black: None
+) -> None:
+    batch = Batch(tmp_path, "leniency")
+
+    @settings(
+        max_examples=LENIENCY_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=leniency_cases())
+    @example(case={"var": "UP_BASE_URL", "implied": "class", "boolean": "f", "split": True})
+    @example(case={"var": "import", "implied": "import", "boolean": "maybe", "split": False})
+    def prop(case: dict[str, Any]) -> None:
+        spec = small_spec()
+        consumes = spec["capability"]["consumes"]
+        consumes[0]["authentication"] = {"type": "bearer", "token": "{{" + case["var"] + "}}"}
+        if case["split"]:
+            consumes.append(
+                {
+                    **{
+                        k: consumes[0][k]
+                        for k in ("type", "namespace", "baseUri", "authentication")
+                    },
+                    "resources": [
+                        {
+                            "name": "more",
+                            "path": "/more",
+                            "operations": [{"name": "more", "method": "GET"}],
+                        }
+                    ],
+                }
+            )
+        tools = spec["capability"]["exposes"][1]["tools"]
+        tools[0]["inputParameters"][0]["required"] = case["boolean"]
+        tools.append(
+            {
+                "name": "implied",
+                "description": "no inputs declared",
+                "call": "up.get-item",
+                "with": {"class": "tools." + case["implied"]},
+            }
+        )
+        path = batch.spec_file(spec)
+        assume(path is not None)
+        assert path is not None
+        analysis = analyse(path)
+        if not analysis.ok:
+            batch.rejected += 1
+            assert_clean_diagnostics(analysis)
+            if case["boolean"].strip().lower() not in BOOLEAN_WORDS:
+                assert any("write true or false" in d.message for d in analysis.diagnostics)
+            return
+        assert case["boolean"].strip().lower() in BOOLEAN_WORDS
+        cap = analysis.capability
+        assert cap is not None
+        assert case["var"] in {s.var for s in cap.secrets}
+        assert [u.namespace for u in cap.upstreams] == ["up"]
+        assert len(cap.upstreams[0].operations) == (2 if case["split"] else 1)
+        strict = analyse(path, strict=True)
+        assert not strict.ok
+        assert any(
+            f"{{{{{case['var']}}}}} in authentication is not declared in binds" in d.message
+            for d in strict.diagnostics
+            if d.level == "error"
+        )
+        project, _ = batch.build(analysis, path)
+        batch.jobs.append(
+            {
+                "dir": str(project),
+                "package": "p",
+                "modules": MODULES,
+                "tools": {
+                    "get.item-1_x": {},
+                    "implied": {"arg_names": sorted({case["implied"], "id", "note"})},
+                },
+            }
+        )
+
+    prop()
+    batch.finish()
+
+
 # --------------------------------------------------------------------------- property: documents
 
 YAML_PIECES = [

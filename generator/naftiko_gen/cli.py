@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, extras
 from .pipeline import Analysis, analyse, generate
 from .writer import diff_tree, write_tree
 
@@ -171,7 +171,17 @@ def _lazy_command(name: str, module: str, attribute: str, summary: str) -> None:
     )
     @click.pass_context
     def delegate(ctx: click.Context) -> None:
-        command = getattr(importlib.import_module(f"naftiko_gen.{module}"), attribute)
+        extra = extras.COMMANDS[name]
+        absent = extras.missing(extra)
+        if not absent:
+            try:
+                implementation = importlib.import_module(f"naftiko_gen.{module}")
+            except ModuleNotFoundError as exc:  # a dependency of a dependency, say
+                absent = [exc.name or str(exc)]
+        if absent:
+            click.echo(extras.install_hint(name, extra, absent), err=True)
+            sys.exit(2)
+        command = getattr(implementation, attribute)
         command.main(args=ctx.args, prog_name=f"naftiko-gen {name}", standalone_mode=True)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from . import extras
 from .pipeline import analyse, generate
 from .writer import write_tree
 
@@ -72,6 +73,10 @@ def examine(spec: Path, workdir: Path, *, run_tests: bool) -> Outcome:
 @click.option("-v", "--verbose", is_flag=True, help="One line per spec.")
 def corpus_command(directory: Path, run_tests: bool, verbose: bool) -> None:
     """Run validate -> build -> compile -> ruff (-> tests) over every spec under DIRECTORY."""
+    if run_tests and (absent := extras.missing(extras.CORPUS)):
+        # The generated tests run in this interpreter, so it needs what the packages need.
+        click.echo(extras.install_hint("corpus", extras.CORPUS, absent), err=True)
+        sys.exit(2)
     specs = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="naftiko-corpus-") as tmp:

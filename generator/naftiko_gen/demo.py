@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -24,6 +25,8 @@ from .pipeline import analyse, generate
 from .writer import write_tree
 
 ACCOUNT = "DU1234567"
+# The seed spec (specs/interactive-brokers.yaml, next to its mock examples), shipped in the wheel.
+SEED_SPEC = Path(str(resources.files("naftiko_gen.specs") / "interactive-brokers.yaml"))
 
 
 def _port_free(port: int) -> bool:
@@ -36,10 +39,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait_http(url: str, deadline: float, context: ssl.SSLContext | None = None) -> None:
+def _wait_http(
+    url: str,
+    deadline: float,
+    procs: list[subprocess.Popen[bytes]],
+    context: ssl.SSLContext | None = None,
+) -> None:
     import urllib.request
 
     while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise click.ClickException(
+                    f"{' '.join(map(str, proc.args[2:4]))} exited with code {proc.returncode} "
+                    f"before {url} came up (its errors are above)"
+                )
         try:
             with urllib.request.urlopen(url, timeout=1, context=context):
                 return
@@ -62,7 +76,7 @@ async def _mcp_call(url: str) -> tuple[list[str], dict]:
 @click.command("demo")
 @click.argument(
     "spec",
-    default="specs/interactive-brokers.yaml",
+    required=False,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option(
@@ -79,9 +93,17 @@ async def _mcp_call(url: str) -> tuple[list[str], dict]:
     "--check", is_flag=True, help="Non-interactive: one REST call, one MCP call, verify, stop."
 )
 def demo_command(
-    spec: Path, output: Path, upstream_port: int, rest_port: int, mcp_port: int, check: bool
+    spec: Path | None,
+    output: Path,
+    upstream_port: int,
+    rest_port: int,
+    mcp_port: int,
+    check: bool,
 ) -> None:
-    """Build the adapters for SPEC and run them against its simulated upstream."""
+    """Build the adapters for SPEC (default: the IBKR seed spec shipped with naftiko-gen) and run
+    them against its simulated upstream."""
+    if spec is None:
+        spec = SEED_SPEC
     taken = [str(p) for p in (upstream_port, rest_port, mcp_port) if not _port_free(p)]
     if taken:
         raise click.ClickException(
@@ -118,6 +140,11 @@ def demo_command(
         )
         deadline = time.monotonic() + 30
         while not ca_file.exists() and time.monotonic() < deadline:
+            if procs[0].poll() is not None:
+                raise click.ClickException(
+                    f"the mock upstream exited with code {procs[0].returncode} before it came up "
+                    "(its errors are above)"
+                )
             time.sleep(0.1)
         upstream = cap.upstreams[0]
         base_path = upstream.base_url.split("://", 1)[1].partition("/")[2]
@@ -147,18 +174,31 @@ def demo_command(
                 stderr=subprocess.DEVNULL if check else None,
             )
         )
-        _wait_http(f"http://127.0.0.1:{rest_port}/_adapter/health", time.monotonic() + 30)
+        _wait_http(f"http://127.0.0.1:{rest_port}/_adapter/health", time.monotonic() + 30, procs)
         rest = f"http://127.0.0.1:{rest_port}"
         if check:
             import urllib.request
 
-            with urllib.request.urlopen(
-                f"{rest}/portfolio/{ACCOUNT}/positions/0", timeout=10
-            ) as response:
-                positions = json.load(response)
-            assert isinstance(positions, list) and positions, positions
-            tools, structured = asyncio.run(_mcp_call(f"http://127.0.0.1:{mcp_port}/mcp"))
-            assert len(tools) == 9, tools
+            # The check is the seed's: IBKR positions of the mock's account, over REST and MCP.
+            url = f"{rest}/portfolio/{ACCOUNT}/positions/0"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    positions = json.load(response)
+            except (OSError, ValueError) as exc:
+                raise click.ClickException(f"demo check: GET {url} failed: {exc}") from None
+            if not isinstance(positions, list) or not positions:
+                raise click.ClickException(
+                    f"demo check: GET {url} answered {json.dumps(positions)[:200]}, not the "
+                    "mock's positions (does the spec have its .examples.yaml?)"
+                )
+            try:
+                tools, structured = asyncio.run(_mcp_call(f"http://127.0.0.1:{mcp_port}/mcp"))
+            except click.ClickException:
+                raise
+            except Exception as exc:  # the SDK's transport errors come in many types
+                raise click.ClickException(f"demo check: the MCP call failed: {exc!r}") from None
+            if len(tools) != 9:
+                raise click.ClickException(f"demo check: the MCP server lists {tools}, not 9 tools")
             click.echo(
                 f"REST positions: {len(positions)} rows; MCP tools: {len(tools)}; MCP getpositions: {len(structured.get('items', []))} rows"
             )

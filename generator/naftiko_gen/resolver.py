@@ -8,8 +8,10 @@ documented in README.md and reported where the official engine would behave diff
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,8 @@ from .naming import Namer, constant, env_name, identifier, package_name
 from .validation import validate_schema
 
 RESERVED_REST_PREFIX = "/_adapter"
+# The generated package's own settings are ADAPTER_* (ADAPTER_REST_TOKEN, ADAPTER_WORKERS, ...).
+ADAPTER_PREFIX = "ADAPTER"
 GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
 REST_SUB_PREFIXES = ("path", "query", "header", "headers", "body")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}|\{([^{}/]+)\}")
@@ -162,6 +166,8 @@ class _Surface:
     steps: tuple[str, ...] = ()
     # Inputs with a static `value` (REST or MCP): name -> the value every call uses.
     constants: dict[str, Any] = field(default_factory=dict)
+    # Whether the exposing side lists inputParameters (else all its inputs are implied).
+    declares_inputs: bool = False
 
     def add_implied(
         self, report: Report, name: str, location: str, type_: str, required: bool, description: str
@@ -202,6 +208,11 @@ class Resolver:
         self.raw_formats: dict[str, str] = {}  # operation key -> outputRawFormat
         self._cacheable_reported: set[Pointer] = set()  # functions whose `cacheable` was reported
         self.import_depth = 0  # nesting of imported consumes files being resolved
+        # namespace -> (its consumes entry, where, operation names -> where, constant namer),
+        # so that a second entry of one namespace can be merged into the first.
+        self.consumed_entries: dict[
+            str, tuple[dict[str, Any], Pointer, dict[str, Pointer], Namer]
+        ] = {}
         # (adapter namespace, operation or tool name) -> how to call it, for skills' `from`.
         self.exposed_actions: dict[tuple[str, str], str] = {}
 
@@ -279,7 +290,7 @@ class Resolver:
             spec_file=self.spec_path.name,
             package=package,
             dist_name=package.replace("_", "-"),
-            env_prefix="ADAPTER",
+            env_prefix=ADAPTER_PREFIX,
             title=label,
             description=_text(info.get("description")),
             tags=tuple(str(t) for t in info.get("tags") or ()),
@@ -526,11 +537,7 @@ class Resolver:
             )
             return None
         if namespace in self.upstreams:
-            self.report.error(
-                f"namespace {namespace!r} is consumed twice; namespaces must be unique",
-                (*path, "namespace"),
-            )
-            return None
+            return self._merge_consumes(namespace, entry, path)
         raw_auth = entry.get("authentication")
         base_url = _text(entry.get("baseUri"))
         if (
@@ -565,9 +572,99 @@ class Resolver:
             if (p := self._consumed_param(raw, (*path, "inputParameters", i), shared=True))
             is not None
         )
-        operations: list[UpstreamOperation] = []
         names: dict[str, Pointer] = {}
         namer = Namer()
+        self.consumed_entries[namespace] = (entry, path, names, namer)
+        operations = self._consumed_operations(
+            entry, path, namespace, auth, names, namer, len(self.upstreams)
+        )
+        return Upstream(
+            namespace=namespace,
+            env_prefix=self._settings_prefix(namespace, path),
+            base_url=base_url,
+            description=_text(entry.get("description")),
+            auth=auth,
+            operations=tuple(operations),
+            shared_params=shared,
+            const_name=constant(namespace),
+            base_url_template=base_template,
+        )
+
+    def _merge_consumes(
+        self, namespace: str, entry: dict[str, Any], path: Pointer
+    ) -> Upstream | None:
+        """A second ``consumes`` entry with a namespace already consumed: when it is the same API
+        (same baseUri, authentication and shared parameters) with other resources, the author
+        split one API in two; its operations join the first entry's (warning). Otherwise an
+        error that names both entries."""
+        first, first_path, names, namer = self.consumed_entries[namespace]
+        first_line = self.report.position((*first_path, "namespace"))[0]
+        differences = [
+            what
+            for key, what in (
+                ("baseUri", "baseUri"),
+                ("authentication", "authentication"),
+                ("inputParameters", "inputParameters"),
+                ("type", "type"),
+            )
+            if (first.get(key) or None) != (entry.get(key) or None)
+        ]
+        resources = [r for r in entry.get("resources") or [] if isinstance(r, dict)]
+        earlier = [r for r in first.get("resources") or [] if isinstance(r, dict)]
+        shared = sorted(
+            {str(r.get("path")) for r in resources if r.get("path")}
+            & {str(r.get("path")) for r in earlier if r.get("path")}
+        )
+        operation_names = {
+            str(op.get("name"))
+            for r in resources
+            for op in r.get("operations") or []
+            if isinstance(op, dict)
+        }
+        clashes = sorted(operation_names & set(names))
+        if differences or shared or clashes:
+            why = (
+                f"different {' and '.join(differences)}"
+                if differences
+                else f"both define {'resource path' if shared else 'operation'} "
+                f"{(shared or clashes)[0]!r}"
+            )
+            self.report.error(
+                f"namespace {namespace!r} is consumed twice (first at line {first_line}) and the "
+                f"two entries cannot be merged: {why}; give one a namespace of its own",
+                (*path, "namespace"),
+            )
+            return None
+        self.report.warning(
+            f"namespace {namespace!r} is consumed twice (first at line {first_line}); the same "
+            "baseUri and authentication with other resources: merged into one API",
+            (*path, "namespace"),
+        )
+        upstream = self.upstreams[namespace]
+        more = self._consumed_operations(
+            entry,
+            path,
+            namespace,
+            upstream.auth,
+            names,
+            namer,
+            list(self.upstreams).index(namespace),
+        )
+        if entry.get("description") and not upstream.description:
+            upstream = replace(upstream, description=_text(entry.get("description")))
+        return replace(upstream, operations=(*upstream.operations, *more))
+
+    def _consumed_operations(
+        self,
+        entry: dict[str, Any],
+        path: Pointer,
+        namespace: str,
+        auth: Auth | None,
+        names: dict[str, Pointer],
+        namer: Namer,
+        upstream_index: int,
+    ) -> list[UpstreamOperation]:
+        operations: list[UpstreamOperation] = []
         for r_index, resource in enumerate(entry.get("resources") or []):
             r_path: Pointer = (*path, "resources", r_index)
             resource_params = [
@@ -587,23 +684,13 @@ class Resolver:
                     continue
                 names[name] = (*o_path, "name")
                 operation = self._consumed_operation(
-                    namespace, resource, resource_params, op, o_path, namer, len(self.upstreams)
+                    namespace, resource, resource_params, op, o_path, namer, upstream_index
                 )
                 if operation is not None and auth is not None and auth.body_key is not None:
                     self._check_body_key(operation, o_path)
                 if operation is not None:
                     operations.append(operation)
-        return Upstream(
-            namespace=namespace,
-            env_prefix=self._settings_prefix(namespace, path),
-            base_url=base_url,
-            description=_text(entry.get("description")),
-            auth=auth,
-            operations=tuple(operations),
-            shared_params=shared,
-            const_name=constant(namespace),
-            base_url_template=base_template,
-        )
+        return operations
 
     def _settings_prefix(self, namespace: str, path: Pointer) -> str:
         """The prefix of this API's settings (``<PREFIX>_BASE_URL``, ``_TIMEOUT``, ...): the
@@ -772,7 +859,13 @@ class Resolver:
             return None
         value = raw.get("value")
         source = (
-            self._template(value, (*path, "value"), inputs=None)
+            self._template(
+                value,
+                (*path, "value"),
+                inputs=None,
+                # sent on every request, like a credential: only the environment can fill it
+                credential=f"API-wide parameter {raw.get('name')!r}",
+            )
             if shared and value is not None
             else None
         )
@@ -946,7 +1039,12 @@ class Resolver:
             return Body(kind="json", template=data, content_type=BODY_CONTENT_TYPES["yaml"])
         if kind in BODY_CONTENT_TYPES:
             if not isinstance(data, str):
-                self.report.error(f"a {kind} body needs a string 'data'", (*path, "data"))
+                hint = ""
+                if isinstance(data, dict) and len(data) == 1:
+                    only = next(iter(data.values()))
+                    if isinstance(only, str):
+                        hint = f" (the whole body as text, e.g. data: {only!r}; or type: json for an object)"
+                self.report.error(f"a {kind} body needs a string 'data'{hint}", (*path, "data"))
                 return None
             return Body(kind="text", template=data, content_type=BODY_CONTENT_TYPES[kind])
         if kind in ("formUrlEncoded", "form") and not isinstance(data, str | dict):
@@ -1080,14 +1178,20 @@ class Resolver:
                     f"apikey {name!r} needs a 'value' (e.g. '{{{{API_KEY}}}}' from binds)", path
                 )
                 continue
-            keys.append((placement, name, self._template(value, path, inputs=None)))
+            keys.append(
+                (
+                    placement,
+                    name,
+                    self._template(value, path, inputs=None, credential="authentication"),
+                )
+            )
         return tuple(keys)
 
     def _required_template(self, raw: dict[str, Any], key: str, path: Pointer) -> Source | None:
         if key not in raw:
             self.report.error(f"{raw.get('type')} authentication needs '{key}'", path)
             return None
-        return self._template(raw[key], (*path, key), inputs=None)
+        return self._template(raw[key], (*path, key), inputs=None, credential="authentication")
 
     def _inbound(self, exposes: dict[str, Any], surface: str, path: Pointer) -> Auth | None:
         """``exposes[].authentication``: what the adapter's clients must send (bearer, basic or
@@ -1135,8 +1239,12 @@ class Resolver:
         return auth
 
     # ------------------------------------------------------------------ templates and sources
-    def _template(self, value: Any, path: Pointer, *, inputs: _Surface | None) -> Source:
-        """A value that may hold ``{{...}}`` placeholders: secrets anywhere, inputs where a surface is given."""
+    def _template(
+        self, value: Any, path: Pointer, *, inputs: _Surface | None, credential: str = ""
+    ) -> Source:
+        """A value that may hold ``{{...}}`` placeholders: secrets anywhere, inputs where a surface
+        is given. In a *credential* (what it is, for messages), an undeclared ``{{VAR}}`` is read
+        from the environment variable VAR."""
         if not isinstance(value, str):
             return Source(kind="literal", value=value)
         parts: list[tuple[str, str]] = []
@@ -1144,7 +1252,12 @@ class Resolver:
         for match in TEMPLATE.finditer(value):
             if match.start() > pos:
                 parts.append(("text", value[pos : match.start()]))
-            parts.append(self._placeholder(match.group(1), path, inputs))
+            if credential and (
+                var := self._environment_credential(match.group(1), path, credential)
+            ):
+                parts.append(("secret", var))
+            else:
+                parts.append(self._placeholder(match.group(1), path, inputs))
             pos = match.end()
         if pos < len(value):
             parts.append(("text", value[pos:]))
@@ -1154,6 +1267,32 @@ class Resolver:
             kind, text = parts[0]
             return Source(kind=kind, value=text)  # type: ignore[arg-type]
         return Source(kind="template", parts=tuple(parts))
+
+    def _environment_credential(self, expr: str, path: Pointer, what: str) -> str:
+        """``{{VAR}}`` / ``{{env.VAR}}`` in a credential, not declared in binds: the author means
+        "this secret comes from the environment variable VAR" (as in baseUri); a bind variable
+        of its own, with a warning. '' when *expr* is declared, or not a variable name."""
+        head, _, tail = expr.partition(".")
+        var = tail if tail and head in self.bind_namespaces | {"env"} else expr
+        if var in self.secrets or (tail and head in self.bind_namespaces and tail in self.secrets):
+            return ""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            return ""
+        if var.upper().startswith(ADAPTER_PREFIX + "_"):
+            self.report.error(
+                f"{{{{{expr}}}}} in {what} is not declared in binds, and environment variable "
+                f"{var} cannot hold it: {ADAPTER_PREFIX}_* are the adapter's own settings; declare "
+                f"it under binds[].keys with another environment variable ({var}: MY_{var})",
+                path,
+            )
+        else:
+            self.report.warning(
+                f"{{{{{expr}}}}} in {what} is not declared in binds; read from environment "
+                f"variable {var} (declare it under binds[].keys to document it)",
+                path,
+            )
+        self.secrets[var] = Secret(var=var, env=var)
+        return var
 
     def _placeholder(self, expr: str, path: Pointer, surface: _Surface | None) -> tuple[str, str]:
         if expr[:1] in ("#", "^", "/", "!", ">", "&", "{"):
@@ -1191,8 +1330,11 @@ class Resolver:
                 f"{{{{{expr}}}}} is not declared in binds; add it under binds[].keys", path
             )
         else:
+            hint = ""
+            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*", expr):
+                hint = f"; to read it from binds, declare namespace {head!r} with keys: {{{tail}: <ENV_VAR>}}"
             self.report.error(
-                f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input)",
+                f"{{{{{expr}}}}} refers to nothing known here (not a bind variable or an input){hint}",
                 path,
             )
         return ("text", "")
@@ -1232,6 +1374,13 @@ class Resolver:
         if name is not None:
             if name in surface.inputs:
                 return Source(kind="input", value=name)
+            if spelled := _spelled_like(name, surface):
+                self.report.warning(
+                    f"{value!r} names input {name!r}, which is declared as {spelled!r} (the same "
+                    f"name but for case and '-'/'_'); read as {spelled!r}",
+                    path,
+                )
+                return Source(kind="input", value=spelled)
             where = value.split(".")
             if (
                 surface.kind == "rest"
@@ -1242,10 +1391,11 @@ class Resolver:
                 location = "header" if where[1] == "headers" else where[1]
                 surface.add_implied(self.report, name, location, "string", False, "")
                 return Source(kind="input", value=name)
+            close = _close_names(name, surface.inputs)
             self.report.error(
                 f"{value!r} refers to input {name!r}, which this {'tool' if surface.kind == 'mcp' else 'operation'} "
                 "does not have (not declared, not in the path, not a parameter of the called operation); "
-                "fix the name or declare the input",
+                + (f"did you mean {close[0]!r}?" if close else "fix the name or declare the input"),
                 path,
             )
             return Source(kind="literal", value="")
@@ -1262,8 +1412,17 @@ class Resolver:
         upstream = self.upstreams.get(namespace)
         if upstream is None:
             known = ", ".join(sorted(self.upstreams)) or "none"
+            # The operations of that name (but for case and '-'/'_'), the closest namespace first.
+            having = {
+                u.namespace: o.name
+                for u in self.upstreams.values()
+                for o in u.operations
+                if _folded(o.name) == _folded(name)
+            }
+            likely = _close_names(namespace, having) or (list(having) if len(having) == 1 else [])
+            hint = f"; did you mean {likely[0] + '.' + having[likely[0]]!r}?" if likely else ""
             self.report.error(
-                f"call {call!r}: no consumed namespace {namespace!r} (known: {known})", path
+                f"call {call!r}: no consumed namespace {namespace!r} (known: {known}){hint}", path
             )
             return None
         for operation in upstream.operations:
@@ -1311,10 +1470,12 @@ class Resolver:
         for key, value in with_map.items():
             if isinstance(value, str) and not TEMPLATE.search(value) and "." in value:
                 name = self._input_reference(value, surface)
-                if name is None or name in surface.inputs:
+                if name is None or name in surface.inputs or _spelled_like(name, surface):
                     continue
-                if name in by_name:
-                    p = by_name[name]
+                if name in by_name or (key in by_name and _relies_on_implied(surface)):
+                    # `job-id: tools.jobId` with no input jobId declared anywhere: the author
+                    # names the caller's input that fills the parameter job-id.
+                    p = by_name.get(name) or by_name[key]
                     surface.add_implied(
                         self.report,
                         name,
@@ -1322,6 +1483,26 @@ class Resolver:
                         p.type,
                         p.required,
                         p.description,
+                    )
+                elif _folded(key) == _folded(name) and _relies_on_implied(surface):
+                    # `num_children: tools.num_children`, a parameter the operation does not
+                    # declare (sent as is, warned below): the caller's input of that name.
+                    surface.add_implied(
+                        self.report,
+                        name,
+                        self._implied_location(
+                            UpstreamParam(
+                                name,
+                                "body" if operation.method in METHODS_WITH_BODY else "query",
+                                False,
+                                "string",
+                                "",
+                            ),
+                            surface,
+                        ),
+                        "string",
+                        False,
+                        "",
                     )
                 elif name in body_vars or key in body_vars:
                     surface.add_implied(
@@ -1754,7 +1935,7 @@ class Resolver:
         namespace = _text(exposes.get("namespace"))
         routes: list[RestRoute] = []
         forwards: list[Forward] = []
-        seen: dict[tuple[str, str], Pointer] = {}
+        seen: dict[tuple[str, str], tuple[Pointer, Any]] = {}
         names = Namer()
         for r_index, resource in enumerate(exposes.get("resources") or []):
             r_path: Pointer = (*path, "resources", r_index)
@@ -1812,14 +1993,33 @@ class Resolver:
                 route_path, var_of = _route_path(spec_path)
                 method = str(op.get("method", "GET")).upper()
                 key = (route_path, method)
+                definition = (resource.get("inputParameters"), op)
                 if key in seen:
-                    self.report.error(
-                        f"{method} {spec_path} is defined twice (first at line {self.report.position(seen[key])[0]})",
-                        (*o_path, "method"),
-                    )
+                    first, first_definition = seen[key]
+                    first_line = self.report.position(first)[0]
+                    if definition == first_definition:
+                        # The same operation pasted twice: one route, as the author meant.
+                        self.report.warning(
+                            f"{method} {spec_path} is defined twice, identically (first at line "
+                            f"{first_line}); served once",
+                            (*o_path, "method"),
+                        )
+                    else:
+                        self.report.error(
+                            f"{method} {spec_path} is defined twice (first at line {first_line}), "
+                            f"differently; {self._route_hint(spec_path, op, first_definition[1])}",
+                            (*o_path, "method"),
+                        )
                     continue
-                seen[key] = (*o_path, "method")
-                surface = _Surface(kind="rest", namespace=namespace, path=o_path)
+                seen[key] = ((*o_path, "method"), definition)
+                surface = _Surface(
+                    kind="rest",
+                    namespace=namespace,
+                    path=o_path,
+                    declares_inputs=bool(
+                        resource.get("inputParameters") or op.get("inputParameters")
+                    ),
+                )
                 for name, var in var_of.items():
                     surface.inputs[name] = Input(name, "path", "string", True, "", route_var=var)
                 for source_list, base in (
@@ -1875,6 +2075,41 @@ class Resolver:
             forwards=tuple(forwards),
             inbound=inbound,
         )
+
+    def _route_hint(self, spec_path: str, op: dict[str, Any], first: dict[str, Any]) -> str:
+        """What to write so that two operations on one method and path are told apart: for the
+        one whose upstream takes path parameters this path lacks, the path with them appended
+        (the item below the collection, e.g. ``/v1/customer-accounts/{rcn}``)."""
+        for candidate in (op, first):
+            operation = self._peek_operation(candidate.get("call"))
+            if operation is None:
+                continue
+            bound = candidate.get("with") if isinstance(candidate.get("with"), dict) else {}
+            lacking = [
+                n
+                for n in operation.path_params
+                if "{" + n + "}" not in spec_path.replace("{{", "{")
+                # a value from binds is not the caller's to give
+                and not (
+                    isinstance(bound.get(n), str)
+                    and ("{{" in bound[n] or bound[n].startswith("env."))
+                )
+            ]
+            if lacking:
+                item = spec_path.rstrip("/") + "".join("/{" + n + "}" for n in lacking)
+                which = f"operation {candidate.get('name')!r}" if candidate.get("name") else "one"
+                return f"serve {which} at its own path, e.g. {item!r}"
+        return "give one of them its own path or method, or remove one"
+
+    def _peek_operation(self, call: Any) -> UpstreamOperation | None:
+        """The consumed operation *call* names, without reporting anything when it names none."""
+        if not isinstance(call, str) or "." not in call:
+            return None
+        namespace, _, name = call.partition(".")
+        upstream = self.upstreams.get(namespace)
+        if upstream is None:
+            return None
+        return next((o for o in upstream.operations if o.name == name), None)
 
     def _forward(
         self, resource: dict[str, Any], spec_path: str, path: Pointer, inbound: Auth | None
@@ -2188,7 +2423,12 @@ class Resolver:
         )
 
     def _tool(self, raw: dict[str, Any], path: Pointer, namespace: str) -> McpTool | None:
-        surface = _Surface(kind="mcp", namespace=namespace, path=path)
+        surface = _Surface(
+            kind="mcp",
+            namespace=namespace,
+            path=path,
+            declares_inputs=bool(raw.get("inputParameters")),
+        )
         for i, param in enumerate(raw.get("inputParameters") or []):
             p_path = (*path, "inputParameters", i)
             pname = param["name"]
@@ -2311,6 +2551,33 @@ def _json_text(text: str) -> Any:
         return node
 
     return restore(document)
+
+
+def _folded(name: str) -> str:
+    return re.sub(r"[-_]", "", name).lower()
+
+
+def _spelled_like(name: str, surface: _Surface) -> str | None:
+    """The one declared input of *surface* whose name is *name* but for case and '-'/'_'
+    (``employee_id`` -> ``employeeId``), else None."""
+    matches = [
+        i.name
+        for i in surface.inputs.values()
+        if not i.implied and i.name != name and _folded(i.name) == _folded(name)
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _relies_on_implied(surface: _Surface) -> bool:
+    """Whether *surface* (a REST operation or an MCP tool) declares no inputParameters (its
+    path's placeholders aside), leaving them all to be implied: then a ``with`` value naming an
+    input that exists nowhere names one more input, not a misspelt one."""
+    return surface.kind in ("rest", "mcp") and not surface.declares_inputs
+
+
+def _close_names(name: str, known: Iterable[str]) -> list[str]:
+    """The names in *known* that *name* is likely a misspelling of, best first (a fix-it hint)."""
+    return difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
 
 
 def _route_path(spec_path: str) -> tuple[str, dict[str, str]]:

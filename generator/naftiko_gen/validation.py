@@ -151,17 +151,222 @@ def validate_schema(data: dict[str, Any], report: Report, *, strict: bool) -> bo
     return ok
 
 
+# Strings that mean a boolean where the schema wants one (`required: 'f'`), case aside.
+BOOLEAN_WORDS = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "y": True,
+    "on": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "n": False,
+    "off": False,
+}
+
+
 def validate_dialect(data: dict[str, Any], report: Report) -> bool:
-    """Our dialect schema: its violations are errors; False when generation cannot go on."""
-    ok = True
+    """Our dialect schema: its violations are errors; False when generation cannot go on.
+
+    Two deviations whose meaning is plain are read as meant first, each with a warning: a
+    boolean written as a string (``'f'``, ``'true'``) and a consumes entry without a namespace
+    that the calls name (see :func:`_read_as_meant`)."""
     with _paused_gc(DIALECT_SCHEMA):
+        details = _dialect_errors(data)
+        # A second round: an entry's namespace, once read, lets its nameless operation be read.
+        for _ in range(2):
+            if not details or not _read_as_meant(data, details, report):
+                break
+            details = _dialect_errors(data)
+        for detail in details:
+            report.error(_message(detail) + _hint(data, detail), tuple(detail.absolute_path))
+    return not details
+
+
+def _dialect_errors(data: dict[str, Any]) -> list[ValidationError]:
+    return [
+        detail
         for error in sorted(
             _errors(DIALECT_SCHEMA, data), key=lambda e: list(map(str, e.absolute_path))
-        ):
-            for detail in _explain(error):
-                report.error(_message(detail), tuple(detail.absolute_path))
-            ok = False
-    return ok
+        )
+        for detail in _explain(error)
+    ]
+
+
+def _wants_boolean(error: ValidationError) -> bool:
+    expected = error.validator_value
+    return error.validator == "type" and (
+        expected == "boolean" or (isinstance(expected, list) and "boolean" in expected)
+    )
+
+
+def _calls(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(namespace, operation) of every ``call`` of the exposing side, in order, once each."""
+    capability = data.get("capability") if isinstance(data.get("capability"), dict) else {}
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            call = node.get("call")
+            if isinstance(call, str) and "." in call:
+                namespace, _, operation = call.partition(".")
+                if (namespace, operation) not in found:
+                    found.append((namespace, operation))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(capability.get("exposes"))
+    return found
+
+
+def _consumes_entries(data: dict[str, Any]) -> list[Any]:
+    capability = data.get("capability") if isinstance(data.get("capability"), dict) else {}
+    consumes = capability.get("consumes")
+    return consumes if isinstance(consumes, list) else []
+
+
+def _called_namespaces(data: dict[str, Any]) -> list[str]:
+    """The namespaces the spec's ``call``s name that no consumes entry declares, in order."""
+    declared = {
+        c["namespace"]
+        for c in _consumes_entries(data)
+        if isinstance(c, dict) and isinstance(c.get("namespace"), str)
+    }
+    found: list[str] = []
+    for namespace, _ in _calls(data):
+        if namespace not in declared and namespace not in found:
+            found.append(namespace)
+    return found
+
+
+def _nameless_operation(data: dict[str, Any], error: ValidationError) -> str | None:
+    """The namespace of the consumed operation *error* says lacks its name, else None."""
+    path = tuple(error.absolute_path)
+    if (
+        error.validator == "required"
+        and len(path) == 7
+        and path[:2] == ("capability", "consumes")
+        and path[3] == "resources"
+        and path[5] == "operations"
+        and "'name'" in error.message
+    ):
+        entry = _consumes_entries(data)[path[2]]
+        namespace = entry.get("namespace") if isinstance(entry, dict) else None
+        return namespace if isinstance(namespace, str) else None
+    return None
+
+
+def _uncalled_names(data: dict[str, Any], namespace: str) -> list[str]:
+    """The operation names that calls use in *namespace* and none of its operations has."""
+    declared = {
+        op.get("name")
+        for entry in _consumes_entries(data)
+        if isinstance(entry, dict) and entry.get("namespace") == namespace
+        for resource in entry.get("resources") or []
+        if isinstance(resource, dict)
+        for op in resource.get("operations") or []
+        if isinstance(op, dict)
+    }
+    return [o for n, o in _calls(data) if n == namespace and o not in declared]
+
+
+def _nameless_consumes(data: dict[str, Any], error: ValidationError) -> int | None:
+    """The index of the consumes entry *error* says lacks its namespace, else None."""
+    path = tuple(error.absolute_path)
+    if (
+        error.validator == "required"
+        and len(path) == 3
+        and path[:2] == ("capability", "consumes")
+        and isinstance(path[2], int)
+        and "'namespace'" in error.message
+    ):
+        return path[2]
+    return None
+
+
+def _read_as_meant(data: dict[str, Any], details: list[ValidationError], report: Report) -> bool:
+    """Fix, in *data*, what the author evidently meant, warning for each; True when anything
+    was fixed. A boolean as a string (``'f'``) is that boolean; a consumes entry without a
+    namespace is the one namespace that the calls name and no entry declares, when it is the
+    only entry without one (or the ``name`` it was given instead, when the calls use that); a
+    consumed operation without a name is the one name calls use in its namespace that no
+    operation has, when it is the only operation there without one."""
+    fixed = False
+    nameless = [i for d in details if (i := _nameless_consumes(data, d)) is not None]
+    called = _called_namespaces(data)
+    nameless_ops = [n for d in details if (n := _nameless_operation(data, d)) is not None]
+    for detail in details:
+        path = tuple(detail.absolute_path)
+        if (namespace := _nameless_operation(data, detail)) is not None:
+            uncalled = _uncalled_names(data, namespace)
+            if nameless_ops.count(namespace) == 1 and len(uncalled) == 1:
+                detail.instance["name"] = uncalled[0]
+                report.warning(
+                    f"this operation has no 'name'; read as {uncalled[0]!r}, the one name calls "
+                    f"use in namespace {namespace!r} that no operation has (add name: {uncalled[0]})",
+                    path,
+                )
+                fixed = True
+            continue
+        if _wants_boolean(detail) and isinstance(detail.instance, str):
+            value = BOOLEAN_WORDS.get(detail.instance.strip().lower())
+            if value is None or not path:
+                continue
+            _parent(data, path)[path[-1]] = value
+            report.warning(
+                f"{detail.instance!r} is not a boolean; read as {str(value).lower()} "
+                f"(write {str(value).lower()} without quotes)",
+                path,
+            )
+            fixed = True
+        elif (index := _nameless_consumes(data, detail)) is not None:
+            entry = detail.instance
+            named = entry.get("name") if isinstance(entry.get("name"), str) else None
+            if named is not None and named in called:
+                namespace = named
+                how = f"its 'name' {named!r}, which the calls use"
+            elif len(nameless) == 1 and len(called) == 1:
+                namespace = called[0]
+                how = f"{namespace!r}, the namespace the calls name and no other entry declares"
+            else:
+                continue
+            entry["namespace"] = namespace
+            if named == namespace:
+                del entry["name"]
+            report.warning(
+                f"this consumes entry has no 'namespace'; read as {how} (add namespace: {namespace})",
+                ("capability", "consumes", index),
+            )
+            fixed = True
+    return fixed
+
+
+def _hint(data: dict[str, Any], detail: ValidationError) -> str:
+    """A fix-it hint for an error that :func:`_read_as_meant` could not read as meant."""
+    if _wants_boolean(detail):
+        return "; write true or false"
+    if (namespace := _nameless_operation(data, detail)) is not None:
+        uncalled = _uncalled_names(data, namespace)
+        if uncalled:
+            return f"; add name: (calls use {', '.join(map(repr, uncalled))} in {namespace!r})"
+        return f"; add name: (the name calls use, as in call: {namespace}.<name>)"
+    if _nameless_consumes(data, detail) is not None:
+        called = _called_namespaces(data)
+        if called:
+            return f"; add namespace: (the calls name {', '.join(map(repr, called))})"
+        return "; add namespace: (the name calls use, as in call: <namespace>.<operation>)"
+    return ""
+
+
+def _parent(data: Any, path: tuple[Any, ...]) -> Any:
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    return node
 
 
 def validate_official(data: dict[str, Any], report: Report, *, strict: bool) -> None:

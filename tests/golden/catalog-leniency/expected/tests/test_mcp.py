@@ -1,0 +1,83 @@
+"""In-process tests of the MCP server against the fake upstream (one per tool)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from catalog_leniency.client import UpstreamClient
+from catalog_leniency.mcp_server import TOOLS, create_server
+from catalog_leniency.settings import Settings
+
+from .conftest import FakeUpstream
+
+# (tool, arguments, upstream method, upstream path, needs confirmation under the default policy)
+CASES = [
+    ("get-employee", {"employeeId": "v1"}, "GET", "/employees/v1", False),
+    ("get-job", {"jobId": "v1", "verbose": "v2"}, "GET", "/jobs/v1", False),
+]
+
+
+async def test_lists_every_tool(settings: Settings) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            tools = (await client.list_tools()).tools
+        assert [t.name for t in tools] == list(TOOLS)
+        for tool in tools:
+            assert tool.input_schema["type"] == "object"
+            assert tool.annotations is not None
+    finally:
+        await upstream_client.close()
+
+
+@pytest.mark.parametrize(("name", "arguments", "method", "up_path", "confirm"), CASES)
+async def test_tool_reaches_upstream(
+    settings: Settings,
+    upstream: FakeUpstream,
+    name: str,
+    arguments: dict[str, Any],
+    method: str,
+    up_path: str,
+    confirm: bool,
+) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            result = await client.call_tool(name, arguments)
+            if confirm:
+                # Step one sends nothing and answers with a preview and a token.
+                assert result.structured_content is not None
+                assert result.structured_content["confirmation_required"] is True
+                assert result.structured_content["request"]["method"] == method
+                assert upstream.requests == []
+                token = result.structured_content["confirmation_token"]
+                result = await client.call_tool(name, {**arguments, "confirmation_token": token})
+                sent_count = len(upstream.requests)
+                # A token confirms one call only: the replay is refused and sends nothing.
+                again = await client.call_tool(name, {**arguments, "confirmation_token": token})
+                assert again.is_error
+                assert len(upstream.requests) == sent_count
+        assert not result.is_error, result.content
+        assert isinstance(result.structured_content, dict)
+        sent = upstream.requests[0]
+        assert sent.method == method
+        assert sent.path.endswith(up_path)
+    finally:
+        await upstream_client.close()
+
+
+async def test_bad_arguments_are_a_tool_error(settings: Settings, upstream: FakeUpstream) -> None:
+    upstream_client = UpstreamClient(settings)
+    await upstream_client.start()
+    try:
+        async with Client(create_server(upstream_client)) as client:
+            result = await client.call_tool(CASES[0][0], {**CASES[0][1], "no_such_argument": 1})
+        assert result.is_error
+        assert upstream.requests == []
+    finally:
+        await upstream_client.close()
