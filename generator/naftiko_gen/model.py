@@ -540,6 +540,9 @@ class Capability:
     stakeholders: tuple[tuple[str, str, str], ...] = ()
     created: str = ""
     modified: str = ""
+    # The format the spec was written in ("naftiko 1.0.0-alpha2", "ikanos 1.0.0-beta5"): recorded
+    # in the generated package, nothing else depends on it.
+    source_dialect: str = "naftiko 1.0.0-alpha2"
 
     @property
     def actions(self) -> tuple[Action, ...]:

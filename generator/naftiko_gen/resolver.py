@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__, jsonpath
 from .diagnostics import Pointer, Report
-from .loader import load_spec
+from .dialects import load_document
 from .model import (
     JSON_TYPES,
     Action,
@@ -49,7 +49,6 @@ from .model import (
     calls_of,
 )
 from .naming import Namer, constant, env_name, identifier, package_name
-from .validation import validate_schema
 
 RESERVED_REST_PREFIX = "/_adapter"
 GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
@@ -686,9 +685,7 @@ class Resolver:
             if relative.startswith("/./")
             else self.spec_path.parent / relative
         )
-        loaded = load_spec(file)
-        if not loaded.report.errors:
-            validate_schema(loaded.data, loaded.report, strict=False)
+        loaded = load_document(file).loaded  # either dialect, in its normalized form
         if loaded.report.errors:
             self.report.items.extend(loaded.report.items)
             self.report.error(
@@ -2484,5 +2481,12 @@ def _output_schema(node: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {key: schema(node)}, "required": [key]}
 
 
-def resolve(data: dict[str, Any], report: Report, spec_path: Path) -> Capability | None:
-    return Resolver(data, report, spec_path).resolve()
+def resolve(
+    data: dict[str, Any], report: Report, spec_path: Path, *, dialect: str = ""
+) -> Capability | None:
+    """*data* in its normalized (alpha2-shaped) form, whichever dialect it was written in
+    (``dialect`` is only recorded in the model)."""
+    capability = Resolver(data, report, spec_path).resolve()
+    if capability is not None and dialect:
+        capability = replace(capability, source_dialect=dialect)
+    return capability
