@@ -42,6 +42,7 @@ from jsonschema.exceptions import ValidationError
 from multidict import CIMultiDict
 
 from .diagnostics import Report
+from .dialects import load_document
 from .loader import load_spec
 from .resolver import PLACEHOLDER
 
@@ -142,7 +143,7 @@ def _params(raw: Iterable[dict[str, Any]]) -> dict[str, Param]:
 
 def read_mock_spec(spec_path: str | Path) -> MockSpec:
     """Read the consumed operations of the spec at *spec_path*; raise :class:`MockConfigError`."""
-    loaded = load_spec(spec_path)
+    loaded = load_document(spec_path).loaded  # either dialect, in its normalized form
     if loaded.report.errors:
         raise MockConfigError([d.format() for d in loaded.report.errors])
     capability = loaded.data.get("capability")
@@ -150,6 +151,12 @@ def read_mock_spec(spec_path: str | Path) -> MockSpec:
     first_base: SplitResult | None = None
     operations: list[Operation] = []
     for index, entry in enumerate(consumes):
+        if "import" in entry:
+            entry = _imported(
+                entry, Path(spec_path), loaded.report, ("capability", "consumes", index)
+            )
+            if entry is None:
+                continue
         base_uri = entry.get("baseUri")
         if not isinstance(base_uri, str) or not base_uri:
             loaded.report.error("consumes entry has no baseUri", ("capability", "consumes", index))
@@ -183,6 +190,33 @@ def read_mock_spec(spec_path: str | Path) -> MockSpec:
     if first_base is None or not operations:
         raise MockConfigError([f"{loaded.report.file}: the spec consumes no operations to mock"])
     return MockSpec(Path(spec_path), first_base, tuple(operations))
+
+
+def _imported(
+    entry: dict[str, Any], spec_path: Path, report: Report, path: tuple[str | int, ...]
+) -> dict[str, Any] | None:
+    """The consumes entry an ``import`` names (normalized, either dialect), under its alias."""
+    location, name = entry.get("location"), entry.get("import")
+    if not isinstance(location, str) or not isinstance(name, str):
+        report.error("an imported consumes entry needs 'import' and its file", path)
+        return None
+    relative = location[len("file://") :] if location.startswith("file://") else location
+    relative = relative[1:] if relative.startswith("/./") else relative
+    imported = load_document(spec_path.parent / relative).loaded
+    if imported.report.errors:
+        report.items.extend(imported.report.errors)
+        return None
+    data = imported.data
+    capability = data.get("capability")
+    candidates = data.get("consumes") or (
+        capability.get("consumes") if isinstance(capability, dict) else None
+    )
+    for candidate in _dicts(candidates):
+        if candidate.get("namespace") == name:
+            alias = entry.get("as")
+            return {**candidate, "namespace": alias if isinstance(alias, str) else name}
+    report.error(f"{location!r} has no consumes namespace {name!r}", (*path, "import"))
+    return None
 
 
 # --------------------------------------------------------------------------- examples

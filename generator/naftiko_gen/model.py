@@ -500,6 +500,13 @@ class McpAdapter:
     def confirmable(self) -> bool:
         return any(t.confirmable for t in self.tools)
 
+    @property
+    def calls_upstream(self) -> bool:
+        """Whether a tool or resource calls an upstream (else the server needs no operations)."""
+        return any(
+            calls_of(a) for a in (*(t.call for t in self.tools), *(r.call for r in self.resources))
+        )
+
 
 @dataclass(frozen=True)
 class SkillTool:

@@ -53,7 +53,7 @@ def detect(data: dict[str, Any], report: Report) -> str:
         version = data["ikanos"]
         if not isinstance(version, str):
             report.error(
-                f"the Ikanos version must be a string such as \"1.0.0-beta5\", not {version!r} "
+                f'the Ikanos version must be a string such as "1.0.0-beta5", not {version!r} '
                 "(quote it)",
                 ("ikanos",),
             )

@@ -118,8 +118,11 @@ class _Normalizer:
             index = len(out)
             here, there = (*src, key), (*dst, index)
             if not isinstance(value, dict):
-                self.error(f"{what[:-1] if what.endswith('s') else what} {key!r} must be a "
-                           f"mapping of its fields, not {_kind(value)}", here)
+                self.error(
+                    f"{what[:-1] if what.endswith('s') else what} {key!r} must be a "
+                    f"mapping of its fields, not {_kind(value)}",
+                    here,
+                )
                 continue
             if "name" in value and value["name"] != key:
                 self.error(
@@ -128,8 +131,10 @@ class _Normalizer:
                     (*here, "name"),
                 )
                 continue
-            entry = {"name": key, **each({k: v for k, v in value.items() if k != "name"},
-                                         here, there)}
+            entry = {
+                "name": key,
+                **each({k: v for k, v in value.items() if k != "name"}, here, there),
+            }
             self.alias(there, here)
             self.alias((*there, "name"), here)
             out.append(entry)
@@ -138,9 +143,7 @@ class _Normalizer:
     def listed(self, node: Any, src: Pointer, dst: Pointer, what: str, each: Each) -> list[Any]:
         """A list the two dialects share, its entries normalized by *each*."""
         if isinstance(node, dict):
-            self.error(
-                f"{what} are a list ('- ...' entries) in Ikanos too, not a map", src
-            )
+            self.error(f"{what} are a list ('- ...' entries) in Ikanos too, not a map", src)
             return []
         if not isinstance(node, list):
             return node  # the shared dialect schema reports the wrong type
@@ -217,11 +220,17 @@ class _Normalizer:
             return self.copy(node, src, dst, {"from": "location"})
         out = self.copy(node, src, dst, unsupported={"tunnel": "'tunnel' (zero-trust overlays)"})
         if "inputParameters" in out:
-            out["inputParameters"] = self.params(node["inputParameters"], (*src, "inputParameters"),
-                                                 (*dst, "inputParameters"))
+            out["inputParameters"] = self.params(
+                node["inputParameters"], (*src, "inputParameters"), (*dst, "inputParameters")
+            )
         if "resources" in out:
-            out["resources"] = self.keyed(node["resources"], (*src, "resources"),
-                                          (*dst, "resources"), "resources", self.consumed_resource)
+            out["resources"] = self.keyed(
+                node["resources"],
+                (*src, "resources"),
+                (*dst, "resources"),
+                "resources",
+                self.consumed_resource,
+            )
         return out
 
     def params(self, node: Any, src: Pointer, dst: Pointer) -> list[Any]:
@@ -233,23 +242,34 @@ class _Normalizer:
     def consumed_resource(self, node: dict[str, Any], src: Pointer, dst: Pointer) -> dict[str, Any]:
         out = self.copy(node, src, dst, {"display": "label"}, _UNSUPPORTED_OPERATION)
         if "inputParameters" in out:
-            out["inputParameters"] = self.params(node["inputParameters"], (*src, "inputParameters"),
-                                                 (*dst, "inputParameters"))
+            out["inputParameters"] = self.params(
+                node["inputParameters"], (*src, "inputParameters"), (*dst, "inputParameters")
+            )
         if "operations" in out:
-            out["operations"] = self.keyed(node["operations"], (*src, "operations"),
-                                           (*dst, "operations"), "operations",
-                                           self.consumed_operation)
+            out["operations"] = self.keyed(
+                node["operations"],
+                (*src, "operations"),
+                (*dst, "operations"),
+                "operations",
+                self.consumed_operation,
+            )
         return out
 
-    def consumed_operation(self, node: dict[str, Any], src: Pointer, dst: Pointer) -> dict[str, Any]:
+    def consumed_operation(
+        self, node: dict[str, Any], src: Pointer, dst: Pointer
+    ) -> dict[str, Any]:
         out = self.copy(node, src, dst, {"display": "label"}, _UNSUPPORTED_OPERATION)
         if "inputParameters" in out:
-            out["inputParameters"] = self.params(node["inputParameters"], (*src, "inputParameters"),
-                                                 (*dst, "inputParameters"))
+            out["inputParameters"] = self.params(
+                node["inputParameters"], (*src, "inputParameters"), (*dst, "inputParameters")
+            )
         if "outputParameters" in out:
             out["outputParameters"] = self.keyed(
-                node["outputParameters"], (*src, "outputParameters"), (*dst, "outputParameters"),
-                "outputParameters", self.plain,
+                node["outputParameters"],
+                (*src, "outputParameters"),
+                (*dst, "outputParameters"),
+                "outputParameters",
+                self.plain,
             )
         return out
 
@@ -279,36 +299,53 @@ class _Normalizer:
     def exposed_resource(self, node: dict[str, Any], src: Pointer, dst: Pointer) -> dict[str, Any]:
         out = self.copy(node, src, dst, {"display": "label"}, _UNSUPPORTED_OPERATION)
         if "inputParameters" in out:
-            out["inputParameters"] = self.params(node["inputParameters"], (*src, "inputParameters"),
-                                                 (*dst, "inputParameters"))
+            out["inputParameters"] = self.params(
+                node["inputParameters"], (*src, "inputParameters"), (*dst, "inputParameters")
+            )
         if "operations" in out:
-            out["operations"] = self.keyed(node["operations"], (*src, "operations"),
-                                           (*dst, "operations"), "operations", self.action)
+            out["operations"] = self.keyed(
+                node["operations"],
+                (*src, "operations"),
+                (*dst, "operations"),
+                "operations",
+                self.action,
+            )
         return out
 
     def action(self, node: dict[str, Any], src: Pointer, dst: Pointer) -> dict[str, Any]:
         """An exposed operation, MCP tool or resource, or aggregate flow: inputs, a call or
         steps, and outputs."""
         out = self.copy(
-            node, src, dst, {"display": "label"},
+            node,
+            src,
+            dst,
+            {"display": "label"},
             {**_UNSUPPORTED_OPERATION, "binary": "'binary' MCP resources"},
         )
         if "inputParameters" in out:
-            out["inputParameters"] = self.params(node["inputParameters"], (*src, "inputParameters"),
-                                                 (*dst, "inputParameters"))
+            out["inputParameters"] = self.params(
+                node["inputParameters"], (*src, "inputParameters"), (*dst, "inputParameters")
+            )
         if "steps" in out:
-            out["steps"] = self.keyed(node["steps"], (*src, "steps"), (*dst, "steps"), "steps",
-                                      self.plain)
+            out["steps"] = self.keyed(
+                node["steps"], (*src, "steps"), (*dst, "steps"), "steps", self.plain
+            )
         if "mappings" in out:
             out["mappings"] = self.listed(
-                node["mappings"], (*src, "mappings"), (*dst, "mappings"), "mappings",
+                node["mappings"],
+                (*src, "mappings"),
+                (*dst, "mappings"),
+                "mappings",
                 lambda n, s, d: self.copy(n, s, d, {"target": "targetName"}),
             )
         outputs = node.get("outputParameters")
         if isinstance(outputs, dict):  # orchestrated or mock outputs: keyed by name
             out["outputParameters"] = self.keyed(
-                outputs, (*src, "outputParameters"), (*dst, "outputParameters"),
-                "outputParameters", self.named_output,
+                outputs,
+                (*src, "outputParameters"),
+                (*dst, "outputParameters"),
+                "outputParameters",
+                self.named_output,
             )
         return out
 
@@ -323,18 +360,24 @@ class _Normalizer:
             out["items"] = {
                 "type": "object",
                 "properties": {
-                    key: self.named_output(value, (*src, "items", key),
-                                           (*dst, "items", "properties", key))
-                    if isinstance(value, dict) else value
+                    key: (
+                        self.named_output(
+                            value, (*src, "items", key), (*dst, "items", "properties", key)
+                        )
+                        if isinstance(value, dict)
+                        else value
+                    )
                     for key, value in items.items()
                 },
             }
         props = node.get("properties")
         if isinstance(props, dict):
             out["properties"] = {
-                key: self.named_output(value, (*src, "properties", key),
-                                       (*dst, "properties", key))
-                if isinstance(value, dict) else value
+                key: (
+                    self.named_output(value, (*src, "properties", key), (*dst, "properties", key))
+                    if isinstance(value, dict)
+                    else value
+                )
                 for key, value in props.items()
             }
         return out
@@ -342,15 +385,17 @@ class _Normalizer:
     def prompt(self, node: dict[str, Any], src: Pointer, dst: Pointer) -> dict[str, Any]:
         out = self.copy(node, src, dst, {"display": "label"})
         if "arguments" in out:
-            out["arguments"] = self.keyed(node["arguments"], (*src, "arguments"),
-                                          (*dst, "arguments"), "arguments", self.plain)
+            out["arguments"] = self.keyed(
+                node["arguments"], (*src, "arguments"), (*dst, "arguments"), "arguments", self.plain
+            )
         return out
 
     def skill(self, node: dict[str, Any], src: Pointer, dst: Pointer) -> dict[str, Any]:
         out = self.copy(node, src, dst)
         if "tools" in out:
-            out["tools"] = self.keyed(node["tools"], (*src, "tools"), (*dst, "tools"), "tools",
-                                      self.plain)
+            out["tools"] = self.keyed(
+                node["tools"], (*src, "tools"), (*dst, "tools"), "tools", self.plain
+            )
         return out
 
     # ------------------------------------------------------------------ aggregates
@@ -360,8 +405,9 @@ class _Normalizer:
             return {}
         out = self.copy(node, src, dst, {"display": "label", "flows": "functions"})
         if "functions" in out and "flows" in node:
-            out["functions"] = self.keyed(node["flows"], (*src, "flows"), (*dst, "functions"),
-                                          "flows", self.action)
+            out["functions"] = self.keyed(
+                node["flows"], (*src, "flows"), (*dst, "functions"), "flows", self.action
+            )
         return out
 
 
