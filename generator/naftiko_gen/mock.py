@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import SplitResult, unquote, urlsplit
+from xml.etree import ElementTree
 
 import click
 import jsonschema
@@ -90,6 +91,7 @@ class Operation:
     pattern: re.Pattern[str]  # matches the raw (still percent-encoded) request path
     path_params: tuple[str, ...]
     params: tuple[Param, ...]
+    xml: bool = False  # outputRawFormat: xml: example bodies are served as XML
 
     @property
     def qualified(self) -> str:
@@ -183,6 +185,7 @@ def read_mock_spec(spec_path: str | Path) -> MockSpec:
                         pattern=pattern,
                         path_params=path_params,
                         params=tuple(params.values()),
+                        xml=op.get("outputRawFormat") == "xml",
                     )
                 )
     if loaded.report.errors:
@@ -357,6 +360,25 @@ def _json_response(
     return web.Response(status=status, body=json.dumps(body).encode(), headers=all_headers)
 
 
+def _xml_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    """An example body served as XML: a ``<response>`` root whose children are the fields (a list
+    repeats its element), the shape the engine's XML reader turns back into the same document."""
+    root = ElementTree.Element("response")
+
+    def fill(element: ElementTree.Element, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                for item in child if isinstance(child, list) else [child]:
+                    fill(ElementTree.SubElement(element, str(key)), item)
+        elif value is not None:
+            element.text = value if isinstance(value, str) else json.dumps(value)
+
+    fill(root, body)
+    all_headers = CIMultiDict(headers or {})
+    all_headers.setdefault("Content-Type", "application/xml")
+    return web.Response(status=status, body=ElementTree.tostring(root), headers=all_headers)
+
+
 def _error(status: int, message: str, **headers: str) -> web.Response:
     """An error shaped like IBKR's: ``{"error": "...", "statusCode": N}``."""
     return _json_response(status, {"error": message, "statusCode": status}, headers)
@@ -500,6 +522,8 @@ class MockServer:
         status = answer.get("status", 200)
         headers = answer.get("headers", {})
         if "body" in answer:
+            if op.xml:
+                return _xml_response(status, answer["body"], headers)
             return _json_response(status, answer["body"], headers)
         return web.Response(status=status, headers=headers)
 

@@ -297,6 +297,7 @@ class Resolver:
             ),
             created=_text(info.get("created")),
             modified=_text(info.get("modified")),
+            xml_operations=_xml_operations(rest, mcp),
         )
 
     # ------------------------------------------------------------------ skills
@@ -915,6 +916,7 @@ class Resolver:
             description=_text(op.get("description")) or _text(op.get("label")),
             const_name=namer.take(base),
             outputs=tuple(outputs),
+            raw_format=self.raw_formats[f"{namespace}.{op['name']}"],
         )
 
     def _body(self, raw: Any, path: Pointer) -> Body | None:
@@ -1373,7 +1375,7 @@ class Resolver:
         surface.imply = False
         output = self._output(raw.get("outputParameters"), (*path, "outputParameters"), surface)
         fmt = self.raw_formats.get(operation.key, "json")
-        if output.kind == "mapped" and fmt != "json":
+        if output.kind == "mapped" and fmt not in ("json", "xml"):
             shape = output.shape or {}
             if shape.get("type") == "string" and shape.get("mapping") == "$":
                 output = Output(kind="passthrough")  # the whole non-JSON body, as text
@@ -2338,6 +2340,27 @@ def _nodes_without_value(node: dict[str, Any], name: str = "") -> list[str]:
             n for key, child in node["properties"].items() for n in _nodes_without_value(child, key)
         ]
     return [name or node.get("type", "output")]
+
+
+def _xml_operations(rest: RestAdapter | None, mcp: McpAdapter | None) -> tuple[str, ...]:
+    """The XML operations whose answers must be read as JSON: mapped by a call's outputs, or
+    kept by an orchestration step (a pass-through call sends the XML on as it came)."""
+    actions = [*(r.call for r in rest.routes)] if rest else []
+    if mcp:
+        actions += [t.call for t in mcp.tools] + [r.call for r in mcp.resources]
+    keys: set[str] = set()
+    for action in actions:
+        if isinstance(action, Flow):
+            keys.update(
+                c.operation.key for c in calls_of(action) if c.operation.raw_format == "xml"
+            )
+        elif (
+            isinstance(action, Call)
+            and action.operation.raw_format == "xml"
+            and action.output.kind == "mapped"
+        ):
+            keys.add(action.operation.key)
+    return tuple(sorted(keys))
 
 
 def _calls(rest: RestAdapter | None, mcp: McpAdapter | None) -> list[Call]:
