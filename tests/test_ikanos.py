@@ -1,0 +1,344 @@
+"""The Ikanos front end on its own (no ../shared needed): dialect detection, the keyed-map
+shape, diagnostics on the Ikanos file's own lines, ``not supported yet``, the official beta5
+schema as warnings (errors under --strict), XML answers read as JSON, bad input."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from naftiko_gen.dialects import ALPHA2, IKANOS
+from naftiko_gen.pipeline import analyse
+
+from .conftest import fake_server, generated_package, serving_mcp
+
+SPEC = """\
+ikanos: "1.0.0-beta5"
+info:
+  display: Shop
+  description: A small shop.
+capability:
+  consumes:
+  - namespace: shop
+    type: http
+    baseUri: https://shop.example.com/v1
+    resources:
+      orders:
+        path: /orders/{{orderId}}
+        operations:
+          get-order:
+            method: GET
+            inputParameters:
+              orderId:
+                in: path
+  exposes:
+  - type: mcp
+    port: 3001
+    namespace: shop-tools
+    description: Shop tools.
+    tools:
+      get-order:
+        description: One order.
+        inputParameters:
+          id:
+            type: string
+            description: The order id.
+        call: shop.get-order
+        with:
+          orderId: shop-tools.id
+"""
+
+
+def _diagnostics(
+    tmp_path: Path, text: str, *, strict: bool = False, name: str = "s.yaml"
+) -> list[str]:
+    spec = tmp_path / name
+    spec.write_text(textwrap.dedent(text), encoding="utf-8")
+    return [
+        d.format().replace(d.file, Path(d.file).name, 1)
+        for d in analyse(spec, strict=strict).diagnostics
+    ]
+
+
+def _errors(tmp_path: Path, text: str, **kw: bool) -> list[str]:
+    return [d for d in _diagnostics(tmp_path, text, **kw) if ": error: " in d]
+
+
+def test_a_valid_ikanos_spec_builds_the_shared_model(tmp_path: Path) -> None:
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    analysis = analyse(spec, strict=True)
+    assert analysis.ok, [d.format() for d in analysis.diagnostics]
+    cap = analysis.capability
+    assert cap.source_dialect == IKANOS and cap.title == "Shop"
+    (tool,) = cap.mcp.tools
+    assert tool.name == "get-order"
+    assert [i.name for i in tool.inputs] == ["id"]
+    (upstream,) = cap.upstreams
+    assert [op.name for op in upstream.operations] == ["get-order"]
+
+
+def test_alpha2_still_reads_as_alpha2(tmp_path: Path) -> None:
+    spec = tmp_path / "a.yaml"
+    spec.write_text(
+        SPEC.replace('ikanos: "1.0.0-beta5"', "naftiko: 1.0.0-alpha2"), encoding="utf-8"
+    )
+    # The Ikanos maps under an alpha2 root are the alpha2 front end's (located) errors.
+    errors = [d for d in analyse(spec).diagnostics if d.level == "error"]
+    assert errors and all(d.line > 1 for d in errors)
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ('"2.0.0"', "unknown Ikanos version '2.0.0'"),
+        ("1.0", "must be a string"),
+        ('"1.0.0-alpha2"', "write 'naftiko: 1.0.0-alpha2'"),
+        ('"1.0.0-beta9"', "unknown Ikanos version"),
+    ],
+)
+def test_a_wrong_version_is_a_located_error(tmp_path: Path, version: str, expected: str) -> None:
+    errors = _errors(tmp_path, SPEC.replace('"1.0.0-beta5"', version, 1))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("s.yaml:1:1: error:") and expected in errors[0]
+
+
+def test_an_ikanos_version_under_the_alpha2_key(tmp_path: Path) -> None:
+    errors = _errors(tmp_path, SPEC.replace('ikanos: "1.0.0-beta5"', "naftiko: 1.0.0-beta5"))
+    assert errors == [
+        "s.yaml:1:1: error: version '1.0.0-beta5' is an Ikanos version: from 1.0.0-alpha3 the root "
+        "key is 'ikanos:' (write 'ikanos: 1.0.0-beta5') [/naftiko]"
+    ]
+
+
+def test_both_version_keys(tmp_path: Path) -> None:
+    errors = _errors(tmp_path, "naftiko: 1.0.0-alpha2\n" + SPEC)
+    assert len(errors) == 1 and "not both" in errors[0]
+
+
+def test_an_older_ikanos_version_is_read_and_the_official_schema_warns(tmp_path: Path) -> None:
+    diagnostics = _diagnostics(tmp_path, SPEC.replace("1.0.0-beta5", "1.0.0-beta3", 1))
+    assert [d for d in diagnostics if ": error: " in d] == []
+    assert any("official Ikanos beta5 schema" in d and "s.yaml:1:" in d for d in diagnostics)
+    strict = _errors(tmp_path, SPEC.replace("1.0.0-beta5", "1.0.0-beta3", 1), strict=True)
+    assert strict and all("official Ikanos beta5 schema" in d for d in strict)
+
+
+def test_an_alpha2_list_under_an_ikanos_root_is_located(tmp_path: Path) -> None:
+    text = SPEC.replace(
+        """    resources:
+      orders:
+        path: /orders/{{orderId}}
+        operations:
+          get-order:
+            method: GET
+            inputParameters:
+              orderId:
+                in: path
+""",
+        """    resources:
+    - name: orders
+      path: /orders/{{orderId}}
+      operations:
+      - name: get-order
+        method: GET
+""",
+    )
+    errors = _errors(tmp_path, text)
+    assert errors[0].startswith("s.yaml:10:5: error: in Ikanos, resources are a map keyed by name")
+    assert "alpha2 form" in errors[0] and "[/capability/consumes/0/resources]" in errors[0]
+
+
+def test_a_map_where_a_list_is_expected_is_located(tmp_path: Path) -> None:
+    text = SPEC.replace("  exposes:\n  - type: mcp\n", "  exposes:\n    mcp:\n      type: mcp\n")
+    text = text.replace("\n    port: 3001", "\n      port: 3001")
+    errors = _errors(
+        tmp_path,
+        text.split("    namespace: shop-tools")[0] + "      namespace: x\n      tools: {}\n",
+    )
+    assert any(
+        e.startswith("s.yaml:19:3: error: exposes entries are a list") for e in errors
+    ), errors
+
+
+def test_an_entry_that_is_not_a_mapping(tmp_path: Path) -> None:
+    text = SPEC.replace(
+        "              orderId:\n                in: path\n", "              orderId: path\n"
+    )
+    errors = _errors(tmp_path, text)
+    assert errors[0].startswith("s.yaml:17:15: error: inputParameter 'orderId' must be a mapping")
+
+
+def test_duplicate_keys_in_a_keyed_map(tmp_path: Path) -> None:
+    text = SPEC.replace(
+        "      get-order:\n        description: One order.",
+        "      get-order:\n        description: dup\n        call: shop.get-order\n"
+        "      get-order:\n        description: One order.",
+    )
+    errors = _errors(tmp_path, text)
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        "s.yaml:28:7: error: duplicate key 'get-order' (first defined on line 25)"
+    )
+
+
+def test_name_inside_a_keyed_entry_must_agree_with_its_key(tmp_path: Path) -> None:
+    text = SPEC.replace(
+        "        description: One order.", "        name: other\n        description: One order."
+    )
+    errors = _errors(tmp_path, text)
+    assert errors == [
+        "s.yaml:26:9: error: in Ikanos the key 'get-order' is the name; remove 'name: other' "
+        "(or rename the key) [/capability/exposes/0/tools/get-order/name]"
+    ]
+
+
+def test_resolver_diagnostics_point_at_the_ikanos_keys(tmp_path: Path) -> None:
+    errors = _errors(tmp_path, SPEC.replace("call: shop.get-order", "call: shop.get-orders"))
+    assert errors == [
+        "s.yaml:31:9: error: call 'shop.get-orders': namespace 'shop' has no operation "
+        "'get-orders' [/capability/exposes/0/tools/get-order/call]"
+    ]
+    errors = _errors(tmp_path, SPEC.replace("orderId: shop-tools.id", "orderId: shop-tools.nope"))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("s.yaml:33:11: error: 'shop-tools.nope' refers to input 'nope'")
+    assert errors[0].endswith("[/capability/exposes/0/tools/get-order/with/orderId]")
+
+
+def test_display_is_the_label_and_its_diagnostics_name_display(tmp_path: Path) -> None:
+    text = SPEC.replace(
+        "        description: One order.", "        display: 5\n        description: One order."
+    )
+    diagnostics = _diagnostics(tmp_path, text)
+    located = [d for d in diagnostics if "/tools/get-order/display" in d]
+    assert located and all(d.startswith("s.yaml:26:9:") for d in located), diagnostics
+
+
+@pytest.mark.parametrize(
+    ("insert_after", "field", "what"),
+    [
+        ("            method: GET\n", "            tags: [a]\n", "'tags' on operations"),
+        ("            method: GET\n", "            maxBinarySize: 10MB\n", "'maxBinarySize'"),
+        ("    baseUri: https://shop.example.com/v1\n", "    tunnel: {type: ziti}\n", "'tunnel'"),
+        ("    port: 3001\n", "    ttlMs: 100\n", "'ttlMs'"),
+        ("        description: One order.\n", "        tags: [x]\n", "'tags' on operations, tools"),
+    ],
+)
+def test_new_ikanos_fields_are_not_supported_yet_at_their_line(
+    tmp_path: Path, insert_after: str, field: str, what: str
+) -> None:
+    text = SPEC.replace(insert_after, insert_after + field, 1)
+    line = text[: text.index(field)].count("\n") + 1
+    errors = _errors(tmp_path, text)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"s.yaml:{line}:") and f"not supported yet: {what}" in errors[0]
+
+
+def test_imported_exposes_are_not_supported_yet(tmp_path: Path) -> None:
+    text = SPEC + "  - from: ./shared.yml\n    import: more-tools\n"
+    errors = _errors(tmp_path, text)
+    assert errors == [
+        "s.yaml:34:5: error: not supported yet: imported exposes entries ('from'); write the "
+        "adapter inline [/capability/exposes/1]"
+    ]
+
+
+def test_imported_consumes_from_an_ikanos_file_are_located_there(tmp_path: Path) -> None:
+    (tmp_path / "shared.yml").write_text(
+        textwrap.dedent("""\
+            ikanos: 1.0.0-beta5
+            consumes:
+            - namespace: shop
+              type: http
+              baseUri: https://shop.example.com/v1
+              resources:
+                orders:
+                  path: /orders/{{orderId}}
+                  operations:
+                    get-order:
+                      method: GET
+                      inputParameters:
+                        orderId:
+                          in: somewhere
+            """),
+        encoding="utf-8",
+    )
+    head, _, tail = SPEC.partition("  consumes:\n")
+    tail = tail[tail.index("  exposes:") :]
+    text = head + "  consumes:\n  - import: shop\n    from: ./shared.yml\n" + tail
+    errors = _errors(tmp_path, text)
+    assert any(e.startswith("shared.yml:14:") or "/shared.yml:14:" in e for e in errors), errors
+
+
+# --------------------------------------------------------------------------- XML answers
+
+XML_SPEC = """\
+ikanos: "1.0.0-beta5"
+capability:
+  consumes:
+  - namespace: dock
+    type: http
+    baseUri: http://127.0.0.1:1/api
+    resources:
+      vessels:
+        path: /vessels
+        operations:
+          list-vessels:
+            method: GET
+            outputRawFormat: xml
+  exposes:
+  - type: mcp
+    port: 3001
+    namespace: dock-tools
+    tools:
+      list-vessels:
+        description: Vessels.
+        call: dock.list-vessels
+        outputParameters:
+        - type: array
+          mapping: "$.vessel"
+          items:
+            type: object
+            properties:
+              code: {type: string, mapping: "$.code"}
+              tons: {type: number, mapping: "$.tons"}
+              kind: {type: string, mapping: "$.kind"}
+"""
+
+
+async def test_xml_answers_are_mapped_like_json(tmp_path: Path) -> None:
+    answers = [
+        b'<?xml version="1.0"?><vessels xmlns="urn:x"><vessel kind="tug"><code>V1</code>'
+        b"<tons>12.5</tons></vessel><vessel><code>V2</code><tons>7</tons></vessel></vessels>",
+        b'<?xml version="1.0"?><!DOCTYPE v [<!ENTITY a "aaaa">]><vessels>&a;</vessels>',
+        b"not xml at all <",
+    ]
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=answers.pop(0), content_type="application/xml")
+
+    with generated_package(tmp_path, "dock.yaml", XML_SPEC) as package:
+        settings_mod = importlib.import_module(f"{package}.settings")
+        async with fake_server(handle) as server:
+            settings = settings_mod.load_settings(
+                {"DOCK_BASE_URL": str(server.make_url("/api")), "DOCK_RETRIES": "0"}
+            )
+            async with serving_mcp(package, settings) as mcp:
+                ok = await mcp.call_tool("list-vessels", {})
+                entities = await mcp.call_tool("list-vessels", {})
+                garbage = await mcp.call_tool("list-vessels", {})
+    assert not ok.is_error, ok.content
+    assert ok.structured_content["items"] == [
+        {"code": "V1", "tons": 12.5, "kind": "tug"},
+        {"code": "V2", "tons": 7, "kind": None},
+    ]
+    assert entities.is_error and "DOCTYPE" in json.dumps(entities.model_dump(mode="json"))
+    assert garbage.is_error and "not XML" in json.dumps(garbage.model_dump(mode="json"))
+
+
+def test_dialect_constants() -> None:
+    assert ALPHA2 == "naftiko 1.0.0-alpha2" and IKANOS == "ikanos 1.0.0-beta5"
