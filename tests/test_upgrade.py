@@ -161,3 +161,47 @@ def test_without_ruamel_the_command_names_the_pip_command(
     assert result.exit_code == 2
     assert result.output.strip() == INSTALL_HINT
     assert "pip install 'naftiko-gen[upgrade]'" in INSTALL_HINT
+
+
+def test_shared_nodes_are_upgraded_once_and_with_per_adapter(tmp_path: Path) -> None:
+    # One YAML anchor for the inputs and the `with` of a REST operation and an MCP tool.
+    text = SPEC.replace(
+        "      inputParameters:\n      - name: id\n        type: string\n        description: The order id.\n",
+        "      inputParameters: &inputs\n      - name: id\n        type: string\n        description: The order id.\n",
+    ).replace(
+        "      with:\n        orderId: tools.id   # the caller's input\n",
+        "      with: &with\n        orderId: tools.id\n",
+    )
+    text += (
+        "    - name: get-order-again\n      description: The same.\n      inputParameters: *inputs\n"
+        "      call: shop.get-order\n      with: *with\n"
+        "  - type: rest\n    namespace: orders-rest\n    port: 8080\n    resources:\n"
+        "    - path: /orders/{id}\n      operations:\n      - method: GET\n"
+        "        call: shop.get-order\n        with: *with\n"
+    )
+    original = tmp_path / "a" / "orders.yaml"
+    original.parent.mkdir()
+    original.write_text(text, encoding="utf-8")
+    upgraded = tmp_path / "b" / "orders.yaml"
+    upgraded.parent.mkdir()
+    result = upgrade_text(text)
+    upgraded.write_text(result, encoding="utf-8")
+    assert "orderId: orders-rest.id" in result and "orderId: orders-mcp.id" in result
+    before, after = _package(original), _package(upgraded)
+    assert before is not None and after is not None
+    assert _same_but_dialect(before, after) == []
+
+
+def test_two_entries_with_one_name_have_no_keyed_form(tmp_path: Path) -> None:
+    text = SPEC.replace(
+        "        - name: orderId\n          in: path\n",
+        "        - name: orderId\n          in: path\n        - name: orderId\n          in: query\n",
+    )
+    spec = tmp_path / "dup.yaml"
+    spec.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["upgrade", str(spec)])
+    assert result.exit_code == 1
+    line = text.splitlines().index("        - name: orderId", 20) + 1
+    assert result.output.startswith(
+        f"{spec}:{line}:1: error: two inputParameters entries are named 'orderId'"
+    )

@@ -31,6 +31,22 @@ INSTALL_HINT = "naftiko-gen upgrade needs ruamel.yaml: pip install 'naftiko-gen[
 _GENERIC = re.compile(r"^(?:rest|tools|mcp|api|inputs|input|params)\.([A-Za-z0-9_\-*]+)$")
 
 Node = MutableMapping[str, Any]
+
+
+class UpgradeError(ValueError):
+    """An alpha2 document that has no faithful Ikanos form (a located message)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _line(node: Any) -> int:
+    """The 1-based line of a ruamel node (0 for plain data)."""
+    lc = getattr(node, "lc", None)
+    return lc.line + 1 if lc is not None and lc.line is not None else 0
+
+
 Each = Callable[[Node], None]
 
 
@@ -81,12 +97,24 @@ def _prepend(node: Node, key: str, value: Any) -> None:
 
 
 class _Upgrader:
+    """Rewrites a document in place. A node can be shared (a YAML alias, or one list object in
+    two places of plain data): each shared list is converted once and the result shared again;
+    a shared ``with`` is copied before a namespace-specific rewrite."""
+
+    def __init__(self) -> None:
+        self.converted: dict[int, tuple[Any, Node]] = {}  # id(list) -> (list, its map)
+        self.injectors: dict[int, tuple[Any, list[Any]]] = {}  # id -> (with, original items)
+
     def keyed(
         self, node: Node, field: str, each: Each | None = None, *, key_of: Any = None
     ) -> None:
         """``field: [{name: a, ...}, ...]`` -> ``field: {a: {...}, ...}`` (entries upgraded)."""
         items = node.get(field)
         if not isinstance(items, list):
+            return
+        done = self.converted.get(id(items))
+        if done is not None and done[0] is items:
+            node[field] = done[1]
             return
         result = _new_map(node)
         for index, item in enumerate(items):
@@ -95,13 +123,22 @@ class _Upgrader:
             name = item.pop("name", None)
             key = str(name) if name is not None else (key_of(item, index) if key_of else "")
             key = key or f"entry-{index + 1}"
-            unique, n = key, 2
-            while unique in result:
-                unique, n = f"{key}-{n}", n + 1
+            if name is None:  # an invented key: numbered like the generator numbers names
+                unique, n = key, 2
+                while unique in result:
+                    unique, n = f"{key}-{n}", n + 1
+                key = unique
+            if key in result:
+                raise UpgradeError(
+                    f"two {field} entries are named {key!r}: a keyed map cannot hold both; "
+                    "rename one (the generator reads them as one)",
+                    _line(item),
+                )
             if each is not None:
                 each(item)
-            result[unique] = item
+            result[key] = item
         node[field] = result
+        self.converted[id(items)] = (items, result)  # the list is kept alive: ids stay unique
 
     def display(self, node: Node) -> None:
         _rename(node, "label", "display")
@@ -213,6 +250,11 @@ class _Upgrader:
         injector = node.get("with")
         if not isinstance(injector, MutableMapping) or not namespace:
             return
+        seen = self.injectors.get(id(injector))
+        if seen is not None and seen[0] is injector:
+            # Shared with another operation (a YAML alias): rewrite a copy of the original.
+            injector = node["with"] = type(injector)(seen[1])
+        self.injectors[id(injector)] = (injector, list(injector.items()))
         for key, value in list(injector.items()):
             if isinstance(value, str):
                 match = _GENERIC.match(value.strip())
@@ -301,7 +343,11 @@ def upgrade_command(spec: Path, output: Path | None) -> None:
         for diagnostic in document.loaded.report.sorted():
             click.echo(diagnostic.format(), err=True)
         sys.exit(1)
-    text = upgrade_text(spec.read_text(encoding="utf-8"))
+    try:
+        text = upgrade_text(spec.read_text(encoding="utf-8"))
+    except UpgradeError as exc:
+        click.echo(f"{spec}:{exc.line or 1}:1: error: {exc}", err=True)
+        sys.exit(1)
     if output is None:
         click.echo(text, nl=False)
     else:
