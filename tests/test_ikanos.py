@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp import web
 from naftiko_gen.dialects import ALPHA2, IKANOS
-from naftiko_gen.pipeline import analyse
+from naftiko_gen.pipeline import analyse, generate
+from naftiko_gen.writer import write_tree
 
 from .conftest import fake_server, generated_package, serving_mcp
 
@@ -342,3 +346,112 @@ async def test_xml_answers_are_mapped_like_json(tmp_path: Path) -> None:
 
 def test_dialect_constants() -> None:
     assert ALPHA2 == "naftiko 1.0.0-alpha2" and IKANOS == "ikanos 1.0.0-beta5"
+
+
+# --------------------------------------------------------------------------- hostile keys
+
+HOSTILE_KEYS = [
+    "a'b",
+    'a"b',
+    "a\nb",
+    "a b",
+    "é-ü",
+    "{{x}}",
+    "../x",
+    "__import__('os').system('x')",
+    "x" * 200,
+    "class",
+    "1",
+    "a\u202eb",
+    "a/b",
+    "a.b",
+    "-",
+    "$ref",
+    "a#b",
+    "\\",
+]
+KEY_PLACES = ["tool", "tool-input", "resource", "operation", "consumed-param", "namespace"]
+
+
+def _with_key(place: str, key: str) -> dict:
+    spec = yaml.safe_load(SPEC)
+    consumes = spec["capability"]["consumes"][0]
+    tools = spec["capability"]["exposes"][0]["tools"]
+    tool = tools["get-order"]
+    if place == "tool":
+        tools[key] = tools.pop("get-order")
+    elif place == "tool-input":
+        tool["inputParameters"] = {key: tool["inputParameters"]["id"]}
+        tool["with"] = {"orderId": f"shop-tools.{key}"}
+    elif place == "resource":
+        consumes["resources"] = {key: consumes["resources"]["orders"]}
+    elif place == "operation":
+        ops = consumes["resources"]["orders"]["operations"]
+        ops[key] = ops.pop("get-order")
+        tool["call"] = f"shop.{key}"
+    elif place == "consumed-param":
+        resource = consumes["resources"]["orders"]
+        resource["path"] = "/orders/{{" + key + "}}"
+        resource["operations"]["get-order"]["inputParameters"] = {key: {"in": "path"}}
+        tool["with"] = {key: "shop-tools.id"}
+    elif place == "namespace":
+        consumes["namespace"] = key
+        tool["call"] = f"{key}.get-order"
+    return spec
+
+
+@pytest.fixture(scope="module")
+def hostile_keys_built(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], object]:
+    """Every (place, key): the analysis, and the package written when it was accepted."""
+    root = tmp_path_factory.mktemp("hostile-keys")
+    results: dict[tuple[str, str], object] = {}
+    for p_index, place in enumerate(KEY_PLACES):
+        for k_index, key in enumerate(HOSTILE_KEYS):
+            folder = root / f"{p_index}-{k_index}"
+            folder.mkdir()
+            spec = folder / "k.yaml"
+            spec.write_text(yaml.safe_dump(_with_key(place, key), sort_keys=False), "utf-8")
+            analysis = analyse(spec)
+            if analysis.ok:
+                write_tree(folder / "out", generate(analysis.capability))
+            results[(place, key)] = analysis
+    results[("root", "")] = root
+    return results
+
+
+@pytest.mark.parametrize("place", KEY_PLACES)
+def test_hostile_keys_are_located_errors_or_safe_packages(
+    hostile_keys_built: dict, place: str
+) -> None:
+    for key in HOSTILE_KEYS:
+        analysis = hostile_keys_built[(place, key)]
+        if not analysis.ok:
+            errors = [d for d in analysis.diagnostics if d.level == "error"]
+            assert errors, key
+            for d in errors:
+                assert d.line > 1 and d.column >= 1 and d.message.strip(), (key, d.format())
+                assert "Traceback" not in d.message
+            continue
+        cap = analysis.capability
+        # Keys are names: they reach Python only as escaped data or sanitized identifiers.
+        for upstream in cap.upstreams:
+            assert upstream.env_prefix.isidentifier() and upstream.env_prefix.isupper()
+            assert all(op.const_name.isidentifier() for op in upstream.operations)
+        if place == "tool":
+            assert [t.name for t in cap.mcp.tools] == [key]
+
+
+def test_hostile_key_packages_compile_and_are_ruff_clean(hostile_keys_built: dict) -> None:
+    root = hostile_keys_built[("root", "")]
+    projects = sorted(str(p.parent) for p in root.glob("*/out/pyproject.toml"))
+    assert len(projects) > len(KEY_PLACES), "most hostile keys should still build"
+    compiled = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *projects], capture_output=True, text=True
+    )
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "-q", *projects],
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout[-3000:]
