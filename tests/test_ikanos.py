@@ -455,3 +455,46 @@ def test_hostile_key_packages_compile_and_are_ruff_clean(hostile_keys_built: dic
         text=True,
     )
     assert ruff.returncode == 0, ruff.stdout[-3000:]
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_validate_build_and_check_work_the_same_for_ikanos(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from naftiko_gen.cli import main
+
+    spec, out = tmp_path / "shop.yaml", tmp_path / "generated"
+    spec.write_text(SPEC, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["validate", "--strict", str(spec)]).exit_code == 0
+    assert runner.invoke(main, ["build", str(spec), "-o", str(out), "-q"]).exit_code == 0
+    checked = runner.invoke(main, ["check", str(spec), "-o", str(out)])
+    assert checked.exit_code == 0 and "is up to date" in checked.output
+    spec.write_text(SPEC.replace("One order.", "One order, by id."), encoding="utf-8")
+    drift = runner.invoke(main, ["check", str(spec), "-o", str(out)])
+    assert drift.exit_code == 1 and "is out of date" in drift.output
+    assert "One order, by id." in drift.output  # the diff
+
+
+def test_corpus_tallies_by_dialect(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from naftiko_gen.corpus import corpus_command
+
+    from .conftest import ROOT
+
+    (tmp_path / "shop.yaml").write_text(SPEC, encoding="utf-8")
+    (tmp_path / "minimal.yaml").write_bytes(
+        (ROOT / "tests" / "golden" / "minimal" / "minimal.yaml").read_bytes()
+    )
+    (tmp_path / "broken.yaml").write_text(SPEC.replace("1.0.0-beta5", "3"), encoding="utf-8")
+    (tmp_path / "old.yaml").write_text(
+        SPEC.replace("display: Shop", "display: 5"), encoding="utf-8"
+    )
+    result = CliRunner().invoke(corpus_command, [str(tmp_path), "--no-tests"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "4 specs: 2 built, 2 rejected" in lines
+    assert f"  {IKANOS}: 2 specs: 1 built, 1 rejected" in lines
+    assert f"  {ALPHA2}: 1 specs: 1 built" in lines
+    assert "  no usable version key: 1 specs: 1 rejected" in lines

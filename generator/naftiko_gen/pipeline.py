@@ -26,6 +26,7 @@ class Analysis:
     path: Path
     capability: Capability | None
     diagnostics: list[Diagnostic]
+    dialect: str = ""  # dialects.ALPHA2 / IKANOS; "" when the root names neither usably
 
     @property
     def ok(self) -> bool:
@@ -91,7 +92,7 @@ def _analyse(path: str | Path, *, strict: bool, render_ahead: bool) -> Analysis:
             pending.cancel()
         else:
             _AHEAD.append(pending)
-    return Analysis(loaded.path, capability, diagnostics)
+    return Analysis(loaded.path, capability, diagnostics, document.dialect)
 
 
 def generate(capability: Capability) -> list[RenderedFile]:
