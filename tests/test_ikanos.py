@@ -498,3 +498,22 @@ def test_corpus_tallies_by_dialect(tmp_path: Path) -> None:
     assert f"  {IKANOS}: 2 specs: 1 built, 1 rejected" in lines
     assert f"  {ALPHA2}: 1 specs: 1 built" in lines
     assert "  no usable version key: 1 specs: 1 rejected" in lines
+
+
+def test_info_version_is_the_package_version(tmp_path: Path) -> None:
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(
+        SPEC.replace("  display: Shop\n", "  display: Shop\n  version: 2.1.0b1\n"), "utf-8"
+    )
+    analysis = analyse(spec, strict=True)
+    assert analysis.ok, [d.format() for d in analysis.diagnostics]
+    files = {str(f.path): f.content for f in generate(analysis.capability)}
+    assert 'version = "2.1.0b1"' in files["pyproject.toml"]
+    assert '__version__ = "2.1.0b1"' in files["shop/__init__.py"]
+    errors = _errors(
+        tmp_path, SPEC.replace("  display: Shop\n", "  display: Shop\n  version: v2\n")
+    )
+    assert errors == [
+        "s.yaml:4:3: error: info.version 'v2' becomes the package version and must be a PEP 440 "
+        "version such as 1.2.0 or 2.0.0b1 [/info/version]"
+    ]

@@ -556,6 +556,8 @@ class Capability:
     source_dialect: str = "naftiko 1.0.0-alpha2"
     # Keys of the XML operations whose answers are read as JSON (mapped outputs, steps).
     xml_operations: tuple[str, ...] = ()
+    # info.version (Ikanos), a PEP 440 version: the generated package's version.
+    version: str = ""
 
     @property
     def xml_path_patterns(self) -> tuple[str, ...]:
@@ -586,7 +588,7 @@ class Capability:
 
     @property
     def package_version(self) -> str:
-        return "0.1.0"
+        return self.version or "0.1.0"
 
     @property
     def uses_mapped_output(self) -> bool:

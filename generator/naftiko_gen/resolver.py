@@ -54,6 +54,7 @@ RESERVED_REST_PREFIX = "/_adapter"
 GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
 REST_SUB_PREFIXES = ("path", "query", "header", "headers", "body")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}|\{([^{}/]+)\}")
+PEP440 = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 UNSUPPORTED_AUTH = ("oauth1", "oauth2", "hmac", "aws-sig-v4", "aws", "certificate", "mtls", "ntlm")
 AUTH_ALIASES = {"apiKey": "apikey", "api_key": "apikey", "api-key": "apikey", "bearer": "bearer"}
@@ -296,9 +297,24 @@ class Resolver:
                 if isinstance(p, dict) and _text(p.get("fullName"))
             ),
             created=_text(info.get("created")),
+            version=self._version(info.get("version")),
             modified=_text(info.get("modified")),
             xml_operations=_xml_operations(rest, mcp),
         )
+
+    def _version(self, raw: Any) -> str:
+        """``info.version`` (Ikanos): the package version, when it is one pip accepts."""
+        if raw is None:
+            return ""
+        text = _text(raw)
+        if not PEP440.match(text):
+            self.report.error(
+                f"info.version {text!r} becomes the package version and must be a PEP 440 "
+                "version such as 1.2.0 or 2.0.0b1",
+                ("info", "version"),
+            )
+            return ""
+        return text
 
     # ------------------------------------------------------------------ skills
     def _skills(
