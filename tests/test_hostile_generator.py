@@ -61,8 +61,8 @@ TEXT_EXAMPLES = fuzz_budget(220)
 NAME_EXAMPLES = fuzz_budget(36)
 # The same properties over the Ikanos form of each spec (names become map keys): a smaller
 # budget, the front end being the only new code on that path.
-IKANOS_TEXT_EXAMPLES = fuzz_budget(60)
-IKANOS_NAME_EXAMPLES = fuzz_budget(24)
+IKANOS_TEXT_EXAMPLES = fuzz_budget(40)
+IKANOS_NAME_EXAMPLES = fuzz_budget(14)
 DIALECTS = ["alpha2", "ikanos"]
 
 

@@ -9,6 +9,7 @@ skipped when that folder is absent. One build of every step is shared by the mod
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,17 +111,34 @@ def test_every_step_compiles_and_is_ruff_clean(built: Built) -> None:
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
 
 
+@pytest.fixture(scope="module")
+def generated_runs(built: Built) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every built step's own test suite, run as separate processes, as many at a time as
+    there are cores (each is a separate project: one pytest process per project)."""
+    pending = list(built.projects.items())
+    running: list[tuple[str, subprocess.Popen[str]]] = []
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+    width = max(1, min(4, os.cpu_count() or 1))
+    while pending or running:
+        while pending and len(running) < width:
+            step, project = pending.pop(0)
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            process = subprocess.Popen(
+                command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            running.append((step, process))
+        step, process = running.pop(0)
+        out, err = process.communicate(timeout=300)
+        results[step] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return results
+
+
 @pytest.mark.parametrize("step", _steps(STEPS))
-def test_generated_tests_pass(built: Built, step: str) -> None:
-    project = built.projects.get(step)
-    assert project is not None, f"{step} was not built"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_generated_tests_pass(
+    generated_runs: dict[str, subprocess.CompletedProcess[str]], step: str
+) -> None:
+    result = generated_runs.get(step)
+    assert result is not None, f"{step} was not built"
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
 

@@ -5,6 +5,7 @@ and ``build(upgrade(spec))`` are the same package except the recorded source dia
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -205,3 +206,21 @@ def test_two_entries_with_one_name_have_no_keyed_form(tmp_path: Path) -> None:
     assert result.output.startswith(
         f"{spec}:{line}:1: error: two inputParameters entries are named 'orderId'"
     )
+
+
+def test_upgraded_seed_deviates_from_beta5_only_where_beta5_has_no_form(tmp_path: Path) -> None:
+    """What stays a beta5 warning: the seed's consumed parameters carry type/required/description
+    (read for the inputs they imply), and its REST adapter a description (the OpenAPI one)."""
+    spec = tmp_path / "interactive-brokers.yaml"
+    spec.write_text(upgrade_text(SEED.read_text(encoding="utf-8")), encoding="utf-8")
+    analysis = analyse(spec)
+    assert analysis.ok
+    official = [d for d in analysis.diagnostics if "official Ikanos beta5 schema" in d.message]
+    consumed = re.compile(
+        r"^/capability/consumes/0/resources/[^/]+/operations/[^/]+/inputParameters/[^/]+$"
+    )
+    assert official, "the seed deviates from beta5 too"
+    for d in official:
+        assert consumed.match(d.pointer) or d.pointer == "/capability/exposes/0", d.format()
+    # The pass-through outputs ({type: object, mapping: $.}) became no outputs at all.
+    assert "mapping: $." not in spec.read_text(encoding="utf-8")

@@ -5,7 +5,9 @@ keyed by name, ``label`` becomes ``display``, ``targetName`` ``target``, aggrega
 ``flows``, an import's ``location`` ``from``. Where the generator reads an alpha2 spec
 leniently, the upgraded file says explicitly what the author meant: ``with: {x: rest.x}``
 (a generic prefix) names the caller's input the beta5 way, ``<adapter namespace>.x``; an exposed
-resource or operation without a name gets the key the generator would have derived.
+resource or operation without a name gets the key the generator would have derived; an output
+``{type: object, mapping: $.}`` with nothing to map (the whole upstream body, passed through)
+becomes no outputs at all.
 
 Comments survive where ruamel.yaml's round trip keeps them (on mappings that are moved, not on
 the list items that become map entries). ruamel.yaml is the optional extra ``upgrade``.
@@ -234,6 +236,11 @@ class _Upgrader:
             if isinstance(mapping, MutableMapping):
                 _rename(mapping, "targetName", "target")
         outputs = node.get("outputParameters")
+        if not orchestrated and _whole_body(outputs):
+            # `[{type: object, mapping: $.}]` with nothing to map: the generator passes the
+            # upstream body through (the engine would answer {}); beta5 says it with no outputs.
+            del node["outputParameters"]
+            return
         if (
             orchestrated
             and isinstance(outputs, list)
@@ -291,6 +298,21 @@ class _Upgrader:
         namespace = str(node.get("namespace") or "")
         self.keyed(node, "functions", lambda f: self.action(f, namespace))
         _rename(node, "functions", "flows")
+
+
+def _whole_body(outputs: Any) -> bool:
+    """The resolver's pass-through rule for a call's outputs (resolver.Resolver._output)."""
+    if not isinstance(outputs, list) or len(outputs) != 1:
+        return False
+    shape = outputs[0]
+    return (
+        isinstance(shape, MutableMapping)
+        and not shape.get("name")
+        and shape.get("mapping") in ("$", "$.")
+        and not shape.get("properties")
+        and not shape.get("items")
+        and shape.get("type") in ("object", "array", None)
+    )
 
 
 def _kebab(text: str) -> str:
