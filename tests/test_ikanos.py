@@ -532,3 +532,38 @@ def test_info_version_is_the_package_version(tmp_path: Path) -> None:
         "s.yaml:4:3: error: info.version 'v2' becomes the package version and must be a PEP 440 "
         "version such as 1.2.0 or 2.0.0b1 [/info/version]"
     ]
+
+
+def test_messages_use_the_ikanos_words(tmp_path: Path) -> None:
+    text = """\
+    ikanos: "1.0.0-beta5"
+    capability:
+      consumes:
+      - namespace: shop
+        type: http
+        baseUri: https://shop.example.com/v1
+        resources:
+          orders:
+            path: /orders
+            operations:
+              list: {method: GET}
+      exposes:
+      - type: mcp
+        port: 3001
+        namespace: t
+        tools:
+          x:
+            description: d
+            steps:
+              one: {type: call, call: shop.list}
+            mappings:
+            - value: $.one.a
+            outputParameters:
+              b: {type: string}
+    """
+    errors = _errors(tmp_path, text)
+    assert errors[0] == (
+        "s.yaml:22:11: error: a mapping needs a 'target' and a 'value' "
+        "[/capability/exposes/0/tools/x/mappings/0]"
+    )
+    assert not any("targetName" in e for e in errors), errors

@@ -43,6 +43,9 @@ class Report:
     # moved or renamed, normalized path -> path in the author's file; diagnostics about the
     # normalized data then point at the author's lines and carry the author's JSON pointer.
     aliases: dict[Pointer, Pointer] = field(default_factory=dict)
+    # ... and the words it renamed: (normalized form's word, author's word), replaced in the
+    # messages about the normalized data (e.g. "'targetName'" -> "'target'").
+    vocabulary: tuple[tuple[str, str], ...] = ()
 
     def source_path(self, path: Pointer) -> Pointer:
         """*path* in the normalized data, as a path in the author's file."""
@@ -67,6 +70,8 @@ class Report:
         return self.positions.get((), (1, 1))
 
     def add(self, level: Level, message: str, path: Pointer = ()) -> None:
+        for word, author_word in self.vocabulary:
+            message = message.replace(word, author_word)
         self.add_at_source(level, message, self.source_path(path))
 
     def add_at_source(self, level: Level, message: str, path: Pointer = ()) -> None:

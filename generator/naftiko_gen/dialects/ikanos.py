@@ -43,7 +43,18 @@ _UNSUPPORTED_ADAPTER = {
 Each = Callable[[dict[str, Any], Pointer, Pointer], dict[str, Any]]
 
 
+# The words of messages about the normalized form that Ikanos spells differently.
+VOCABULARY = (
+    ("'targetName'", "'target'"),
+    ("with targetName ", "with target "),
+    ("'label'", "'display'"),
+    ("'location' (the file)", "'from' (the file)"),
+    ("aggregate function", "aggregate flow"),
+)
+
+
 def normalize(data: dict[str, Any], report: Report) -> dict[str, Any]:
+    report.vocabulary = VOCABULARY
     return _Normalizer(report).root(data)
 
 
