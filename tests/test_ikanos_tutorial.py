@@ -9,9 +9,13 @@ skipped when that folder is absent. One build of every step is shared by the mod
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import signal
+import ssl
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -192,3 +196,41 @@ async def test_serves_tools_list_and_a_call_against_the_mock(
         "status": "active",
     }
     assert len(ships) == 2
+
+
+def test_naftiko_gen_mock_serves_an_ikanos_step_with_imports(tmp_path: Path) -> None:
+    """The CLI itself on step 10: operations of both imported consumes files, the legacy
+    Dockyard's answering XML."""
+    examples = tmp_path / "examples.yaml"
+    examples.write_text(
+        EXAMPLES + "  list-vessels:\n    - body: {vessel: [{vesselCode: D1}, {vesselCode: D2}]}\n",
+        encoding="utf-8",
+    )
+    ca_file = tmp_path / "ca.pem"
+    step = TUTORIAL / "step-10-shipyard-rest-adapter.yml"
+    command = [sys.executable, "-c", "from naftiko_gen.cli import main; main()", "mock", str(step)]
+    command += ["--examples", str(examples), "--port", "0", "--ca-file", str(ca_file)]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            banner = proc.stdout.readline()
+            assert "answers from" in banner, banner + proc.stderr.read()
+            origin = banner.rsplit(" at ", 1)[-1].strip().split("/rest/", 1)[0]
+            context = ssl.create_default_context(cafile=str(ca_file))
+            registry = "/rest/naftiko-shipyard-maritime-registry-api/1.0.0-alpha2"
+            dockyard = "/rest/naftiko-shipyard-legacy-dockyard-api/1.0.0-alpha2"
+            with urllib.request.urlopen(f"{origin}{registry}/ships", context=context) as answer:
+                assert json.load(answer)[0]["vessel_name"] == "Northern Star"
+            with urllib.request.urlopen(f"{origin}{dockyard}/vessels", context=context) as answer:
+                assert answer.headers["Content-Type"].startswith("application/xml")
+                body = answer.read().decode()
+            assert body == (
+                "<response><vessel><vesselCode>D1</vesselCode></vessel>"
+                "<vessel><vesselCode>D2</vesselCode></vessel></response>"
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert proc.returncode == 0
