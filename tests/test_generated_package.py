@@ -27,6 +27,8 @@ CASES = [
     "orchestration",
     "rest-only",
     "mcp-stdio",
+    "ikanos-mcp",
+    "ikanos-rest",
 ]
 
 
@@ -77,7 +79,9 @@ def test_generated_tests_pass(built: dict[str, Path], case: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_import_has_no_side_effects(built: dict[str, Path], case: str) -> None:
     project = built[case]
-    package = next(p.name for p in project.iterdir() if (p / "__init__.py").exists())
+    package = next(
+        p.name for p in project.iterdir() if (p / "__init__.py").exists() and p.name != "tests"
+    )
     code = f"import {package}.client, {package}.operations, {package}.serve; print('ok')"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env={"PATH": ""}

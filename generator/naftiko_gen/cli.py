@@ -198,3 +198,9 @@ _lazy_command(
     "corpus_command",
     "Validate, build, lint and test every spec in a folder; print a tally",
 )
+_lazy_command(
+    "upgrade",
+    "upgrade",
+    "upgrade_command",
+    "Write the Ikanos (beta5) form of an alpha2 spec",
+)

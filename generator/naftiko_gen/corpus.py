@@ -26,6 +26,7 @@ class Outcome:
     status: str  # rejected | built | lint-failed | tests-failed | passed
     reason: str = ""
     warnings: int = 0
+    dialect: str = ""  # "naftiko 1.0.0-alpha2", "ikanos 1.0.0-beta5", "" (neither)
 
 
 def _reason(message: str) -> str:
@@ -39,26 +40,33 @@ def _run(command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedPro
 
 def examine(spec: Path, workdir: Path, *, run_tests: bool) -> Outcome:
     analysis = analyse(spec)
+    dialect = analysis.dialect
     warnings = sum(d.level == "warning" for d in analysis.diagnostics)
     if not analysis.ok or analysis.capability is None:
         first = next(d for d in analysis.diagnostics if d.level == "error")
-        return Outcome(spec, "rejected", _reason(first.message), warnings)
+        return Outcome(spec, "rejected", _reason(first.message), warnings, dialect)
     target = workdir / analysis.capability.package
     write_tree(target, generate(analysis.capability))
     compiled = _run([sys.executable, "-m", "compileall", "-q", "."], target, 120)
     if compiled.returncode:
-        return Outcome(spec, "lint-failed", "does not compile", warnings)
+        return Outcome(spec, "lint-failed", "does not compile", warnings, dialect)
     ruff = _run([sys.executable, "-m", "ruff", "check", "--no-cache", "-q", "."], target, 120)
     if ruff.returncode:
         return Outcome(
-            spec, "lint-failed", "ruff: " + (ruff.stdout.splitlines() or ["?"])[0], warnings
+            spec,
+            "lint-failed",
+            "ruff: " + (ruff.stdout.splitlines() or ["?"])[0],
+            warnings,
+            dialect,
         )
     if not run_tests:
-        return Outcome(spec, "built", "", warnings)
+        return Outcome(spec, "built", "", warnings, dialect)
     tests = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], target, 600)
     if tests.returncode:
-        return Outcome(spec, "tests-failed", (tests.stdout.splitlines() or ["?"])[-1], warnings)
-    return Outcome(spec, "passed", "", warnings)
+        return Outcome(
+            spec, "tests-failed", (tests.stdout.splitlines() or ["?"])[-1], warnings, dialect
+        )
+    return Outcome(spec, "passed", "", warnings, dialect)
 
 
 @click.command("corpus")
@@ -89,6 +97,12 @@ def corpus_command(directory: Path, run_tests: bool, verbose: bool) -> None:
     click.echo(
         f"\n{len(outcomes)} specs: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
     )
+    for dialect in sorted({o.dialect for o in outcomes}):
+        mine = Counter(o.status for o in outcomes if o.dialect == dialect)
+        click.echo(
+            f"  {dialect or 'no usable version key'}: {sum(mine.values())} specs: "
+            + ", ".join(f"{n} {s}" for s, n in sorted(mine.items()))
+        )
     click.echo(
         f"warnings on accepted specs: {sum(o.warnings for o in outcomes if o.status != 'rejected')}"
     )

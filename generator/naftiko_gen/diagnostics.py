@@ -39,10 +39,30 @@ class Report:
     file: str
     positions: dict[Pointer, tuple[int, int]] = field(default_factory=dict)
     items: list[Diagnostic] = field(default_factory=list)
+    # A dialect front end that normalizes a document (dialects/) records, for each node it
+    # moved or renamed, normalized path -> path in the author's file; diagnostics about the
+    # normalized data then point at the author's lines and carry the author's JSON pointer.
+    aliases: dict[Pointer, Pointer] = field(default_factory=dict)
+    # ... and the words it renamed: (normalized form's word, author's word), replaced in the
+    # messages about the normalized data (e.g. "'targetName'" -> "'target'").
+    vocabulary: tuple[tuple[str, str], ...] = ()
+
+    def source_path(self, path: Pointer) -> Pointer:
+        """*path* in the normalized data, as a path in the author's file."""
+        path = tuple(path)
+        if not self.aliases:
+            return path
+        for cut in range(len(path), 0, -1):
+            found = self.aliases.get(path[:cut])
+            if found is not None:
+                return (*found, *path[cut:])
+        return path
 
     def position(self, path: Pointer) -> tuple[int, int]:
         """Line and column of the node at *path*, or of its nearest located ancestor."""
-        path = tuple(path)
+        return self._position(self.source_path(path))
+
+    def _position(self, path: Pointer) -> tuple[int, int]:
         while path:
             if path in self.positions:
                 return self.positions[path]
@@ -50,7 +70,13 @@ class Report:
         return self.positions.get((), (1, 1))
 
     def add(self, level: Level, message: str, path: Pointer = ()) -> None:
-        line, column = self.position(path)
+        for word, author_word in self.vocabulary:
+            message = message.replace(word, author_word)
+        self.add_at_source(level, message, self.source_path(path))
+
+    def add_at_source(self, level: Level, message: str, path: Pointer = ()) -> None:
+        """A diagnostic at *path* in the author's file itself (not in the normalized data)."""
+        line, column = self._position(tuple(path))
         self.items.append(Diagnostic(self.file, line, column, level, message, json_pointer(path)))
 
     def error(self, message: str, path: Pointer = ()) -> None:

@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import SplitResult, unquote, urlsplit
+from xml.etree import ElementTree
 
 import click
 import jsonschema
@@ -42,6 +43,7 @@ from jsonschema.exceptions import ValidationError
 from multidict import CIMultiDict
 
 from .diagnostics import Report
+from .dialects import load_document
 from .loader import load_spec
 from .resolver import PLACEHOLDER
 
@@ -89,6 +91,7 @@ class Operation:
     pattern: re.Pattern[str]  # matches the raw (still percent-encoded) request path
     path_params: tuple[str, ...]
     params: tuple[Param, ...]
+    xml: bool = False  # outputRawFormat: xml: example bodies are served as XML
 
     @property
     def qualified(self) -> str:
@@ -142,7 +145,7 @@ def _params(raw: Iterable[dict[str, Any]]) -> dict[str, Param]:
 
 def read_mock_spec(spec_path: str | Path) -> MockSpec:
     """Read the consumed operations of the spec at *spec_path*; raise :class:`MockConfigError`."""
-    loaded = load_spec(spec_path)
+    loaded = load_document(spec_path).loaded  # either dialect, in its normalized form
     if loaded.report.errors:
         raise MockConfigError([d.format() for d in loaded.report.errors])
     capability = loaded.data.get("capability")
@@ -150,6 +153,12 @@ def read_mock_spec(spec_path: str | Path) -> MockSpec:
     first_base: SplitResult | None = None
     operations: list[Operation] = []
     for index, entry in enumerate(consumes):
+        if "import" in entry:
+            entry = _imported(
+                entry, Path(spec_path), loaded.report, ("capability", "consumes", index)
+            )
+            if entry is None:
+                continue
         base_uri = entry.get("baseUri")
         if not isinstance(base_uri, str) or not base_uri:
             loaded.report.error("consumes entry has no baseUri", ("capability", "consumes", index))
@@ -176,6 +185,7 @@ def read_mock_spec(spec_path: str | Path) -> MockSpec:
                         pattern=pattern,
                         path_params=path_params,
                         params=tuple(params.values()),
+                        xml=op.get("outputRawFormat") == "xml",
                     )
                 )
     if loaded.report.errors:
@@ -183,6 +193,33 @@ def read_mock_spec(spec_path: str | Path) -> MockSpec:
     if first_base is None or not operations:
         raise MockConfigError([f"{loaded.report.file}: the spec consumes no operations to mock"])
     return MockSpec(Path(spec_path), first_base, tuple(operations))
+
+
+def _imported(
+    entry: dict[str, Any], spec_path: Path, report: Report, path: tuple[str | int, ...]
+) -> dict[str, Any] | None:
+    """The consumes entry an ``import`` names (normalized, either dialect), under its alias."""
+    location, name = entry.get("location"), entry.get("import")
+    if not isinstance(location, str) or not isinstance(name, str):
+        report.error("an imported consumes entry needs 'import' and its file", path)
+        return None
+    relative = location[len("file://") :] if location.startswith("file://") else location
+    relative = relative[1:] if relative.startswith("/./") else relative
+    imported = load_document(spec_path.parent / relative).loaded
+    if imported.report.errors:
+        report.items.extend(imported.report.errors)
+        return None
+    data = imported.data
+    capability = data.get("capability")
+    candidates = data.get("consumes") or (
+        capability.get("consumes") if isinstance(capability, dict) else None
+    )
+    for candidate in _dicts(candidates):
+        if candidate.get("namespace") == name:
+            alias = entry.get("as")
+            return {**candidate, "namespace": alias if isinstance(alias, str) else name}
+    report.error(f"{location!r} has no consumes namespace {name!r}", (*path, "import"))
+    return None
 
 
 # --------------------------------------------------------------------------- examples
@@ -321,6 +358,25 @@ def _json_response(
     all_headers = CIMultiDict(headers or {})
     all_headers.setdefault("Content-Type", "application/json")
     return web.Response(status=status, body=json.dumps(body).encode(), headers=all_headers)
+
+
+def _xml_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    """An example body served as XML: a ``<response>`` root whose children are the fields (a list
+    repeats its element), the shape the engine's XML reader turns back into the same document."""
+    root = ElementTree.Element("response")
+
+    def fill(element: ElementTree.Element, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                for item in child if isinstance(child, list) else [child]:
+                    fill(ElementTree.SubElement(element, str(key)), item)
+        elif value is not None:
+            element.text = value if isinstance(value, str) else json.dumps(value)
+
+    fill(root, body)
+    all_headers = CIMultiDict(headers or {})
+    all_headers.setdefault("Content-Type", "application/xml")
+    return web.Response(status=status, body=ElementTree.tostring(root), headers=all_headers)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -466,6 +522,8 @@ class MockServer:
         status = answer.get("status", 200)
         headers = answer.get("headers", {})
         if "body" in answer:
+            if op.xml:
+                return _xml_response(status, answer["body"], headers)
             return _json_response(status, answer["body"], headers)
         return web.Response(status=status, headers=headers)
 

@@ -6,6 +6,7 @@ sources, schemas, flags), so the templates stay loops and simple conditionals.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -149,6 +150,9 @@ class UpstreamOperation:
     # The operation's own `outputParameters` (name -> JSONPath): what an orchestration step
     # calling it keeps of the response. Empty: the step keeps the whole JSON body.
     outputs: tuple[tuple[str, str], ...] = ()
+    # outputRawFormat: "json" (default), "xml" (read as JSON when outputs map it), or another
+    # format passed through as sent.
+    raw_format: str = "json"
 
     @property
     def key(self) -> str:
@@ -500,6 +504,13 @@ class McpAdapter:
     def confirmable(self) -> bool:
         return any(t.confirmable for t in self.tools)
 
+    @property
+    def calls_upstream(self) -> bool:
+        """Whether a tool or resource calls an upstream (else the server needs no operations)."""
+        return any(
+            calls_of(a) for a in (*(t.call for t in self.tools), *(r.call for r in self.resources))
+        )
+
 
 @dataclass(frozen=True)
 class SkillTool:
@@ -540,6 +551,24 @@ class Capability:
     stakeholders: tuple[tuple[str, str, str], ...] = ()
     created: str = ""
     modified: str = ""
+    # The format the spec was written in ("naftiko 1.0.0-alpha2", "ikanos 1.0.0-beta5"): recorded
+    # in the generated package, nothing else depends on it.
+    source_dialect: str = "naftiko 1.0.0-alpha2"
+    # Keys of the XML operations whose answers are read as JSON (mapped outputs, steps).
+    xml_operations: tuple[str, ...] = ()
+    # info.version (Ikanos), a PEP 440 version: the generated package's version.
+    version: str = ""
+
+    @property
+    def xml_path_patterns(self) -> tuple[str, ...]:
+        """Regular expressions of the request paths of ``xml_operations`` (generated tests)."""
+        found = []
+        for upstream in self.upstreams:
+            for op in upstream.operations:
+                if op.key in self.xml_operations:
+                    parts = re.split(r"\{[^{}/]+\}", op.path)
+                    found.append("[^/]+".join(re.escape(p) for p in parts))
+        return tuple(dict.fromkeys(found))
 
     @property
     def actions(self) -> tuple[Action, ...]:
@@ -559,7 +588,7 @@ class Capability:
 
     @property
     def package_version(self) -> str:
-        return "0.1.0"
+        return self.version or "0.1.0"
 
     @property
     def uses_mapped_output(self) -> bool:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Diagnostic
+from .dialects import check_dialect, check_official, prepare
 from .loader import load_spec
 from .model import Capability
 from .renderer import PendingRender, RenderedFile, render, start_render
 from .resolver import resolve
-from .validation import validate_dialect, validate_official, validate_schema
 
 # Renders started by analyse(..., render_ahead=True), picked up by generate().
 _AHEAD: list[PendingRender] = []
@@ -26,6 +26,7 @@ class Analysis:
     path: Path
     capability: Capability | None
     diagnostics: list[Diagnostic]
+    dialect: str = ""  # dialects.ALPHA2 / IKANOS; "" when the root names neither usably
 
     @property
     def ok(self) -> bool:
@@ -57,23 +58,26 @@ def analyse(path: str | Path, *, strict: bool = False, render_ahead: bool = Fals
 
 
 def _analyse(path: str | Path, *, strict: bool, render_ahead: bool) -> Analysis:
-    loaded = load_spec(path)
+    document = prepare(load_spec(path))
+    loaded = document.loaded
     report = loaded.report
     capability = None
     pending = None
     if report.errors:
         pass
     elif not render_ahead:
-        if validate_schema(loaded.data, report, strict=strict):
-            capability = resolve(loaded.data, report, loaded.path)
+        ok = check_dialect(document)
+        check_official(document, strict=strict)
+        if ok:
+            capability = resolve(loaded.data, report, loaded.path, dialect=document.dialect)
     else:
         # The resolver reads only errors from the report, and the official schema adds only
-        # warnings here: the same diagnostics as validate_schema then resolve.
-        if validate_dialect(loaded.data, report):
-            capability = resolve(loaded.data, report, loaded.path)
+        # warnings here: the same diagnostics as both schemas then resolve.
+        if check_dialect(document):
+            capability = resolve(loaded.data, report, loaded.path, dialect=document.dialect)
             if capability is not None and not report.errors:
                 pending = start_render(capability)
-        validate_official(loaded.data, report, strict=False)
+        check_official(document, strict=False)
     if strict:
         # --strict: every deviation from the official format is an error.
         report.items = [
@@ -88,7 +92,7 @@ def _analyse(path: str | Path, *, strict: bool, render_ahead: bool) -> Analysis:
             pending.cancel()
         else:
             _AHEAD.append(pending)
-    return Analysis(loaded.path, capability, diagnostics)
+    return Analysis(loaded.path, capability, diagnostics, document.dialect)
 
 
 def generate(capability: Capability) -> list[RenderedFile]:

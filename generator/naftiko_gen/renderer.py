@@ -292,6 +292,8 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
         plan.append(("package/state.py.jinja", f"{pkg}/state.py"))
     if cap.rest or cap.mcp_http:
         plan.append(("package/inbound.py.jinja", f"{pkg}/inbound.py"))
+    if cap.xml_operations:
+        plan.append(("package/formats.py.jinja", f"{pkg}/formats.py"))
     if cap.rest:
         plan += [
             ("package/rest.py.jinja", f"{pkg}/rest.py"),

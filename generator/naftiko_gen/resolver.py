@@ -18,7 +18,7 @@ from typing import Any
 
 from . import __version__, jsonpath
 from .diagnostics import Pointer, Report
-from .loader import load_spec
+from .dialects import load_document
 from .model import (
     JSON_TYPES,
     Action,
@@ -51,7 +51,6 @@ from .model import (
     calls_of,
 )
 from .naming import Namer, constant, env_name, identifier, package_name
-from .validation import validate_schema
 
 RESERVED_REST_PREFIX = "/_adapter"
 # The generated package's own settings are ADAPTER_* (ADAPTER_REST_TOKEN, ADAPTER_WORKERS, ...).
@@ -59,6 +58,7 @@ ADAPTER_PREFIX = "ADAPTER"
 GENERIC_PREFIXES = ("rest", "tools", "mcp", "api", "inputs", "input", "params")
 REST_SUB_PREFIXES = ("path", "query", "header", "headers", "body")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}|\{([^{}/]+)\}")
+PEP440 = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 UNSUPPORTED_AUTH = ("oauth1", "oauth2", "hmac", "aws-sig-v4", "aws", "certificate", "mtls", "ntlm")
 AUTH_ALIASES = {"apiKey": "apikey", "api_key": "apikey", "api-key": "apikey", "bearer": "bearer"}
@@ -308,8 +308,24 @@ class Resolver:
                 if isinstance(p, dict) and _text(p.get("fullName"))
             ),
             created=_text(info.get("created")),
+            version=self._version(info.get("version")),
             modified=_text(info.get("modified")),
+            xml_operations=_xml_operations(rest, mcp),
         )
+
+    def _version(self, raw: Any) -> str:
+        """``info.version`` (Ikanos): the package version, when it is one pip accepts."""
+        if raw is None:
+            return ""
+        text = _text(raw)
+        if not PEP440.match(text):
+            self.report.error(
+                f"info.version {text!r} becomes the package version and must be a PEP 440 "
+                "version such as 1.2.0 or 2.0.0b1",
+                ("info", "version"),
+            )
+            return ""
+        return text
 
     # ------------------------------------------------------------------ skills
     def _skills(
@@ -773,9 +789,7 @@ class Resolver:
             if relative.startswith("/./")
             else self.spec_path.parent / relative
         )
-        loaded = load_spec(file)
-        if not loaded.report.errors:
-            validate_schema(loaded.data, loaded.report, strict=False)
+        loaded = load_document(file).loaded  # either dialect, in its normalized form
         if loaded.report.errors:
             self.report.items.extend(loaded.report.items)
             self.report.error(
@@ -1011,6 +1025,7 @@ class Resolver:
             description=_text(op.get("description")) or _text(op.get("label")),
             const_name=namer.take(base),
             outputs=tuple(outputs),
+            raw_format=self.raw_formats[f"{namespace}.{op['name']}"],
         )
 
     def _body(self, raw: Any, path: Pointer) -> Body | None:
@@ -1557,7 +1572,7 @@ class Resolver:
         surface.imply = False
         output = self._output(raw.get("outputParameters"), (*path, "outputParameters"), surface)
         fmt = self.raw_formats.get(operation.key, "json")
-        if output.kind == "mapped" and fmt != "json":
+        if output.kind == "mapped" and fmt not in ("json", "xml"):
             shape = output.shape or {}
             if shape.get("type") == "string" and shape.get("mapping") == "$":
                 output = Output(kind="passthrough")  # the whole non-JSON body, as text
@@ -2610,6 +2625,27 @@ def _nodes_without_value(node: dict[str, Any], name: str = "") -> list[str]:
     return [name or node.get("type", "output")]
 
 
+def _xml_operations(rest: RestAdapter | None, mcp: McpAdapter | None) -> tuple[str, ...]:
+    """The XML operations whose answers must be read as JSON: mapped by a call's outputs, or
+    kept by an orchestration step (a pass-through call sends the XML on as it came)."""
+    actions = [*(r.call for r in rest.routes)] if rest else []
+    if mcp:
+        actions += [t.call for t in mcp.tools] + [r.call for r in mcp.resources]
+    keys: set[str] = set()
+    for action in actions:
+        if isinstance(action, Flow):
+            keys.update(
+                c.operation.key for c in calls_of(action) if c.operation.raw_format == "xml"
+            )
+        elif (
+            isinstance(action, Call)
+            and action.operation.raw_format == "xml"
+            and action.output.kind == "mapped"
+        ):
+            keys.add(action.operation.key)
+    return tuple(sorted(keys))
+
+
 def _calls(rest: RestAdapter | None, mcp: McpAdapter | None) -> list[Call]:
     """Every upstream call of the adapters (orchestration steps included)."""
     actions: list[Action] = [r.call for r in rest.routes] if rest else []
@@ -2751,5 +2787,12 @@ def _output_schema(node: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {key: schema(node)}, "required": [key]}
 
 
-def resolve(data: dict[str, Any], report: Report, spec_path: Path) -> Capability | None:
-    return Resolver(data, report, spec_path).resolve()
+def resolve(
+    data: dict[str, Any], report: Report, spec_path: Path, *, dialect: str = ""
+) -> Capability | None:
+    """*data* in its normalized (alpha2-shaped) form, whichever dialect it was written in
+    (``dialect`` is only recorded in the model)."""
+    capability = Resolver(data, report, spec_path).resolve()
+    if capability is not None and dialect:
+        capability = replace(capability, source_dialect=dialect)
+    return capability

@@ -118,6 +118,7 @@ def flow_payload(action: Action) -> dict[str, Any] | None:
         return None
     steps = {s.name for s in action.steps}
     payload: dict[str, Any] = {}
+    typed = _mapped_types(action)
     for i, path in enumerate(action.step_paths, 1):
         names = re.findall(r"[A-Za-z0-9_@-]+", path.split("[", 1)[0])
         if len(names) < 2 or names[0] not in steps:
@@ -129,8 +130,28 @@ def flow_payload(action: Action) -> dict[str, Any] | None:
                 break
             node = child
         else:
-            node.setdefault(names[-1], f"s{i}")
+            node.setdefault(names[-1], _SAMPLES.get(typed.get(path, ""), f"s{i}"))
     return payload
+
+
+# A sample of each declared scalar type (a mapped answer field must match its outputSchema).
+_SAMPLES: dict[str, Any] = {"number": 7.5, "integer": 7, "boolean": True}
+
+
+def _mapped_types(flow: Flow) -> dict[str, str]:
+    """JSONPath read by a mapping -> the declared type of the answer field it fills."""
+    schema = flow.output.json_schema or {}
+    found: dict[str, str] = {}
+    for target, source in flow.mappings:
+        node: Any = schema
+        for name in target.split("."):
+            node = (node.get("properties") or {}).get(name) if isinstance(node, dict) else None
+        kind = node.get("type") if isinstance(node, dict) else None
+        kinds = [kind] if isinstance(kind, str) else list(kind or [])
+        scalar = next((k for k in kinds if k in _SAMPLES), "")
+        for path in source.step_paths:
+            found.setdefault(path, scalar)
+    return found
 
 
 def mock_value(node: dict[str, Any], inputs: dict[str, Any]) -> Any:

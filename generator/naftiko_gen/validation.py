@@ -26,6 +26,7 @@ from .diagnostics import Report
 
 DIALECT_SCHEMA = "naftiko-dialect.json"
 OFFICIAL_SCHEMA = "naftiko-alpha2-official.json"
+OFFICIAL_IKANOS_SCHEMA = "ikanos-beta5-official.json"
 
 
 @cache
@@ -371,15 +372,25 @@ def _parent(data: Any, path: tuple[Any, ...]) -> Any:
 
 def validate_official(data: dict[str, Any], report: Report, *, strict: bool) -> None:
     """The official alpha2 schema: its violations are warnings (errors under ``--strict``)."""
+    _validate_official(OFFICIAL_SCHEMA, "alpha2", data, report, strict=strict)
+
+
+def validate_official_ikanos(data: dict[str, Any], report: Report, *, strict: bool) -> None:
+    """The official Ikanos beta5 schema, on the document as written (not its normalized form):
+    its violations are warnings (errors under ``--strict``)."""
+    _validate_official(OFFICIAL_IKANOS_SCHEMA, "Ikanos beta5", data, report, strict=strict)
+
+
+def _validate_official(
+    name: str, label: str, data: dict[str, Any], report: Report, *, strict: bool
+) -> None:
     level = "error" if strict else "warning"
-    with _paused_gc(OFFICIAL_SCHEMA):
-        for error in sorted(
-            _errors(OFFICIAL_SCHEMA, data), key=lambda e: list(map(str, e.absolute_path))
-        ):
+    with _paused_gc(name):
+        for error in sorted(_errors(name, data), key=lambda e: list(map(str, e.absolute_path))):
             for detail in _explain(error):
-                report.add(
+                report.add_at_source(
                     level,
-                    f"not valid against the official alpha2 schema: {_message(detail)}",
+                    f"not valid against the official {label} schema: {_message(detail)}",
                     tuple(detail.absolute_path),
                 )
 

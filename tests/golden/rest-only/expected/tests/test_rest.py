@@ -150,7 +150,7 @@ async def test_inbound_authentication_is_required(
         headers["Authorization"] = f"Bearer {guard.secret}"
         admitted = await client.request(method, path, params=query, headers=headers, json=body)
         assert admitted.status == 200, await admitted.text()
-        assert len(upstream.requests) == 1
+        assert upstream.requests  # admitted: it went upstream (a flow sends several requests)
     finally:
         await client.close()
         await upstream_client.close()

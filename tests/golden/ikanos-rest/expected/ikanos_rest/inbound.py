@@ -1,0 +1,60 @@
+"""Inbound authentication: what clients of the REST adapter must send.
+
+A surface's ``Guard`` is a bearer token from ``ADAPTER_REST_TOKEN``
+when set; else the spec's ``exposes[].authentication`` (apikey, bearer); see ``settings.py``.
+Credentials are compared in constant time and are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Literal
+
+REALM = "ikanos_rest"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One surface's credential check."""
+
+    scheme: Literal["apikey", "bearer"]
+    secret: str = field(repr=False)  # the token, the API key
+    # Where the credential is read: the Authorization header,
+    # or the API key's header, query parameter or cookie.
+    name: str = "Authorization"
+    placement: Literal["header"] = "header"
+
+    def admits(self, value: str | None) -> bool:
+        """Whether *value* (what the request carries at ``placement``/``name``) is the credential."""
+        if value is None:
+            return False
+        if self.scheme == "apikey":
+            return _same(value, self.secret)
+        # "<scheme> <credentials>"; the scheme is case-insensitive (RFC 9110, section 11.1).
+        scheme, _, credentials = value.strip().partition(" ")
+        if scheme.lower() != self.scheme:
+            return False
+        credentials = credentials.strip()
+        return _same(credentials, self.secret)
+
+    @property
+    def challenge(self) -> str | None:
+        """The ``WWW-Authenticate`` value of a 401 (none for API keys: there is no standard one)."""
+        if self.scheme == "apikey":
+            return None
+        return f'Bearer realm="{REALM}"'
+
+    @property
+    def hint(self) -> str:
+        """What a refused client should send (never the credential itself)."""
+        if self.scheme == "apikey":
+            return f"send the API key in the {self.placement} {self.name!r}"
+        return "send Authorization: Bearer <token>"
+
+
+def _same(supplied: str, expected: str) -> bool:
+    # Constant time: how much of a guess matches must not show in the answer's timing.
+    return hmac.compare_digest(
+        supplied.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )

@@ -1,0 +1,589 @@
+"""REST adapter for Yard Works: an aiohttp application serving the spec's ``exposes: rest``.
+
+Every route validates its inputs, calls the consumed operation through the shared
+``UpstreamClient`` and answers with the upstream status and body. Failures on the adapter's
+side are RFC 9457 ``application/problem+json`` documents that carry the request id, never a
+traceback and never a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from http import HTTPStatus
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from aiohttp import web
+from yarl import URL
+
+from . import operations
+from .client import (
+    Body,
+    Call,
+    CallStep,
+    Flow,
+    FromInput,
+    FromStep,
+    InputError,
+    LookupStep,
+    Shape,
+    Template,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamResponse,
+    new_request_id,
+    shape_output,
+)
+from .inbound import Guard
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger(f"{__package__}.access")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CLIENT: web.AppKey[UpstreamClient] = web.AppKey("client", UpstreamClient)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+READY_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("ready_cache", dict)
+OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
+# The id of the request being handled (each aiohttp request runs in its own task/context).
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_READY_TTL = 5.0
+
+
+@dataclass(frozen=True)
+class Input:
+    """One caller input: where it is read from and how it is checked."""
+
+    name: str
+    location: Literal["path", "query", "header", "body"]
+    type: str = "string"
+    required: bool = False
+    pattern: str | None = None
+    route_var: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    path: str
+    call: Call | Flow
+    inputs: tuple[Input, ...] = ()
+    accepts_body: bool = False
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name="get_hull_crew",
+        method="GET",
+        path="/hulls/{hull_id}",
+        call=Flow(
+            steps=(
+                CallStep(
+                    "hull",
+                    Call(
+                        operation=operations.GET_HULL,
+                        args={"hullId": FromInput("hullId")},
+                        retry=True,
+                    ),
+                ),
+                CallStep("crew", Call(operation=operations.LIST_CREW, retry=True)),
+                LookupStep(
+                    "names",
+                    index="crew",
+                    match="id",
+                    value=FromStep("$.hull.crew-ids"),
+                    fields=("fullName", "trade"),
+                ),
+            ),
+            mappings={"hull": FromStep("$.hull.hull-name"), "crew": FromStep("$.names")},
+        ),
+        inputs=(Input("hullId", "path", required=True, route_var="hull_id"),),
+    ),
+    Route(
+        name="create_order",
+        method="POST",
+        path="/orders",
+        call=Call(
+            operation=operations.CREATE_ORDER,
+            body=Body(
+                kind="text",
+                content_type="text/plain; charset=utf-8",
+                template=Template(
+                    (
+                        '{"hull": "',
+                        FromInput("hullId"),
+                        '", "task": "',
+                        FromInput("task"),
+                        '", "urgent": ',
+                        FromInput("urgent"),
+                        "}\n",
+                    )
+                ),
+            ),
+            shape=Shape(
+                "object",
+                properties={
+                    "order": Shape("string", mapping="$.id"),
+                    "state": Shape("string", mapping="$.state"),
+                },
+            ),
+        ),
+        inputs=(
+            Input("hullId", "body"),
+            Input("task", "body"),
+            Input("urgent", "body", type="boolean"),
+        ),
+        accepts_body=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ForwardRoute:
+    """A proxied prefix (``forward`` in the spec): any method and path below it is sent to the
+    consumed API as received, plus that API's credentials; only trusted headers pass."""
+
+    prefix: str
+    namespace: str
+    trusted_headers: tuple[str, ...] = ()
+
+
+FORWARDS: tuple[ForwardRoute, ...] = (
+    ForwardRoute("/archive", "archive", trusted_headers=("X-Trace-Id",)),
+)
+
+
+class BadRequest(Exception):
+    """The caller's request is invalid; the message says which input and why."""
+
+
+class UnsupportedMediaType(Exception):
+    """The request body is not JSON."""
+
+
+def problem(
+    request: web.Request, status: int, title: str, detail: str, **extra: Any
+) -> web.Response:
+    """An RFC 9457 problem document."""
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": REQUEST_ID.get(),
+    }
+    body.update(extra)
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/problem+json"
+    )
+
+
+def _coerce(item: Input, raw: Any) -> Any:
+    """Check (and for text sources convert) one input value against its declared type."""
+    kind = item.type
+    if isinstance(raw, str) and item.location != "body":
+        try:
+            if kind == "integer":
+                return int(raw)
+            if kind == "number":
+                return float(raw)
+            if kind == "boolean":
+                if raw.lower() in ("true", "1"):
+                    return True
+                if raw.lower() in ("false", "0"):
+                    return False
+                raise ValueError(raw)
+            if kind in ("object", "array"):
+                value = json.loads(raw)
+                if not isinstance(value, dict if kind == "object" else list):
+                    raise ValueError(raw)
+                return value
+        except ValueError:
+            raise BadRequest(f"{item.location} parameter {item.name!r} must be {kind}") from None
+        if item.pattern is not None and not re.search(item.pattern, raw):
+            raise BadRequest(
+                f"{item.location} parameter {item.name!r} does not match {item.pattern!r}"
+            )
+        return raw
+    if isinstance(raw, list) and kind == "array":
+        return raw
+    expected: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "object": dict,
+        "array": list,
+    }
+    if not isinstance(raw, expected[kind]) or (
+        kind in ("integer", "number") and isinstance(raw, bool)
+    ):
+        raise BadRequest(f"body field {item.name!r} must be {kind}")
+    if item.pattern is not None and isinstance(raw, str) and not re.search(item.pattern, raw):
+        raise BadRequest(f"body field {item.name!r} does not match {item.pattern!r}")
+    return raw
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The request body's bytes (empty when there is none); an unreadable body is a BadRequest."""
+    if not request.body_exists:
+        return b""
+    try:
+        return await request.read()
+    except (web.HTTPRequestEntityTooLarge, asyncio.CancelledError):
+        raise
+    except Exception:  # aiohttp's payload/decoding errors: a body we cannot read is the caller's
+        raise BadRequest(
+            "the request body cannot be read (bad Content-Encoding or framing)"
+        ) from None
+
+
+async def _read_json(request: web.Request) -> Any:
+    raw = await _read_body(request)
+    if not raw.strip():
+        return None
+    # Only JSON is accepted: other types are how a web page would smuggle a "simple" request.
+    mime = request.content_type
+    if mime != "application/json" and not mime.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {mime or 'no Content-Type'}"
+        )
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("the request body is not valid JSON (or nests too deeply)") from None
+
+
+def _reject_constant(token: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259), whatever Python's json module accepts.
+    raise ValueError(token)
+
+
+async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], Any]:
+    """The route's inputs from the request, validated, plus the JSON body (if the route takes one)."""
+    body = await _read_json(request) if route.accepts_body else None
+    fields = body if isinstance(body, dict) else {}
+    if (
+        any(i.location == "body" for i in route.inputs)
+        and body is not None
+        and not isinstance(body, dict)
+    ):
+        raise BadRequest("the request body must be a JSON object")
+    inputs: dict[str, Any] = {}
+    for item in route.inputs:
+        if item.location == "path":
+            raw: Any = request.match_info.get(item.route_var)
+        elif item.location == "query" and item.type == "array":
+            # Arrays: repeated (?a=1&a=2), comma-separated (?a=1,2) or a JSON array.
+            values = request.query.getall(item.name, [])
+            if len(values) == 1 and values[0].startswith("["):
+                raw = values[0]
+            elif len(values) == 1:
+                raw = [v for v in values[0].split(",") if v]
+            else:
+                raw = values or None
+        elif item.location == "query":
+            raw = request.query.get(item.name)
+        elif item.location == "header":
+            raw = request.headers.get(item.name)
+        else:
+            raw = fields.get(item.name)
+        if raw is None or raw == "":
+            if item.required:
+                raise BadRequest(f"missing required {item.location} parameter {item.name!r}")
+            continue
+        inputs[item.name] = _coerce(item, raw)
+    return inputs, body
+
+
+def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
+    if upstream.ok and upstream.status not in (204, 304) and route.call.shape is not None:
+        return web.json_response(shape_output(route.call.shape, upstream), status=upstream.status)
+    return _passed_through(upstream)
+
+
+def _passed_through(upstream: UpstreamResponse) -> web.Response:
+    """The upstream status and bytes untouched, with the upstream content type."""
+    if upstream.status in (204, 304):
+        return web.Response(status=upstream.status)
+    headers = dict(upstream.headers)
+    if upstream.content_type:
+        headers["Content-Type"] = upstream.content_type
+    return web.Response(status=upstream.status, body=upstream.body, headers=headers)
+
+
+def _handler(route: Route) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        inputs, body = await _gather(route, request)
+        client = request.app[CLIENT]
+        upstream = await client.send(route.call, inputs, request_id=REQUEST_ID.get(), raw_body=body)
+        return _respond(route, upstream)
+
+    handle.__name__ = route.name
+    return handle
+
+
+def _forward_handler(route: ForwardRoute) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        # The rest of the path as received (still percent-encoded), after the prefix.
+        tail = request.raw_path.split("?", 1)[0][len(route.prefix) :]
+        if any(unquote(segment) in (".", "..") for segment in tail.split("/")):
+            raise BadRequest("the path may not contain '.' or '..' segments")
+        data = await _read_body(request)
+        headers = {
+            name: request.headers[name] for name in route.trusted_headers if name in request.headers
+        }
+        if data and request.headers.get("Content-Type"):
+            headers["Content-Type"] = request.headers["Content-Type"]
+        client = request.app[CLIENT]
+        upstream = await client.forward(
+            route.namespace,
+            request.method,
+            tail,
+            list(request.query.items()),
+            headers,
+            data or None,
+            request_id=REQUEST_ID.get(),
+        )
+        return _passed_through(upstream)
+
+    handle.__name__ = f"forward {route.prefix}"
+    return handle
+
+
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@functools.lru_cache(maxsize=256)  # every request asks; a client sends the same Host each time
+def _host_allowed(value: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a Host (``name[:port]``) is localhost or configured in ADAPTER_ALLOWED_HOSTS."""
+    try:
+        url = URL(f"http://{value}")
+    except ValueError:
+        return False
+    host = (url.host or "").lower()
+    return host in _LOCAL_HOSTS or host in allowed or f"{host}:{url.port}" in allowed
+
+
+def _refuse_foreign(request: web.Request) -> web.Response | None:
+    """DNS-rebinding and CSRF guard: a request must name this adapter's host, and a browser's
+    Origin must be local or allowed. The /_adapter/ endpoints stay open for probes."""
+    if request.path.startswith("/_adapter/"):
+        return None
+    allowed = request.app[SETTINGS].allowed_hosts
+    if not _host_allowed(request.headers.get("Host", ""), allowed):
+        return problem(
+            request, 403, "Forbidden", "this Host is not allowed (see ADAPTER_ALLOWED_HOSTS)"
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        try:
+            authority = URL(origin).authority
+        except ValueError:
+            authority = ""
+        if not authority or not _host_allowed(authority, allowed):
+            return problem(request, 403, "Forbidden", "requests from this Origin are not allowed")
+    return None
+
+
+def _refuse_unauthenticated(request: web.Request) -> web.Response | None:
+    """Inbound authentication (the spec's, or ADAPTER_REST_TOKEN); the /_adapter/ probes stay open."""
+    guard = request.app[SETTINGS].rest_guard
+    if (
+        guard is None
+        or request.path.startswith("/_adapter/")
+        or guard.admits(_credential(request, guard))
+    ):
+        return None
+    response = problem(request, 401, "Unauthorized", guard.hint)
+    if guard.challenge:
+        response.headers["WWW-Authenticate"] = guard.challenge
+    return response
+
+
+def _credential(request: web.Request, guard: Guard) -> str | None:
+    """The value at the guard's placement and name (None when the request has none)."""
+    return request.headers.get(guard.name)
+
+
+@web.middleware
+async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, problem+json for every failure, and one access-log line per request."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
+    REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    try:
+        response = (
+            _refuse_foreign(request) or _refuse_unauthenticated(request) or await handler(request)
+        )
+    except UnsupportedMediaType as exc:
+        response = problem(request, 415, "Unsupported media type", str(exc))
+    except BadRequest as exc:
+        response = problem(request, 400, "Bad request", str(exc))
+    except InputError as exc:
+        response = problem(request, 400, "Bad request", str(exc))
+    except UpstreamError as exc:
+        response = problem(request, exc.status, exc.title, exc.detail, retryable=exc.retryable)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        response = problem(
+            request, 413, "Payload too large", f"request bodies are limited to {limit} bytes"
+        )
+    except web.HTTPMethodNotAllowed as exc:
+        response = problem(
+            request, 405, "Method not allowed", f"{request.method} is not allowed here"
+        )
+        response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problem(
+            request,
+            exc.status,
+            exc.reason,
+            f"{request.method} {request.path}: {exc.reason.lower()}",
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the caller gets a problem document, the log gets the traceback
+        log.exception(
+            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+        )
+        response = problem(
+            request, 500, "Internal error", "the adapter failed; see its log for the request id"
+        )
+    response.headers["X-Request-Id"] = request_id
+    if request.app[SETTINGS].access_log:
+        _log_access(request, response.status, time.perf_counter() - started)
+    return response
+
+
+def _log_access(request: web.Request, status: int, seconds: float) -> None:
+    # The raw (still percent-encoded) path only: query strings may carry secrets and are never
+    # logged, and encoded CR/LF cannot forge log lines.
+    path = request.raw_path.split("?", 1)[0]
+    if request.app[SETTINGS].log_format == "json":
+        line = json.dumps(
+            {
+                "method": request.method,
+                "path": path,
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+                "request_id": REQUEST_ID.get(),
+            }
+        )
+    else:
+        line = f"{request.method} {path} {status} {seconds * 1000:.1f}ms id={REQUEST_ID.get()}"
+    access_log.info(line)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Ready when every upstream is usable: its keep-alive says the session is alive or, without a
+    keep-alive, it answers HTTP at all (cached for a few seconds)."""
+    cache = request.app[READY_CACHE]
+    now = time.monotonic()
+    if now - cache.get("at", -_READY_TTL) >= _READY_TTL:
+        cache["checks"] = await request.app[CLIENT].probe()
+        cache["at"] = now
+    checks = cache["checks"]
+    ok = all(c["ok"] for c in checks.values())
+    return web.json_response(
+        {"status": "ready" if ok else "unavailable", "upstreams": checks}, status=200 if ok else 503
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+class ProblemRequestHandler(web.RequestHandler):
+    """aiohttp's per-connection protocol, answering with problem+json where aiohttp would answer
+    in text/plain: requests its HTTP parser rejects before the application sees them (a request
+    line or header over 8190 bytes, an unknown method, a malformed request line or header, a body
+    that does not decode), and any error that escapes the middleware.
+
+    aiohttp has no public hook for these answers (aio-libs/aiohttp#3287): ``handle_error`` is the
+    method that builds them; the override keeps its contract (one response, connection closed).
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # a response is half sent: no second one can follow
+            raise ConnectionError("the response is sent already; closing the connection")
+        request_id = new_request_id()  # a rejected request has no readable X-Request-Id
+        REQUEST_ID.set(request_id)  # (this runs in the request's own task and context)
+        if status >= 500:
+            log.error("unhandled error (request %s)", request_id, exc_info=exc)
+            detail = "the adapter failed; see its log for the request id"
+        else:
+            # One line, no traceback: malformed requests are the caller's problem, not ours.
+            log.info(
+                "rejected malformed HTTP from %s: %s (request %s)",
+                request.remote,
+                type(exc).__name__,
+                request_id,
+            )
+            # aiohttp's message starts with a one-line summary (the offending bytes, repr-escaped).
+            summary = (message or "").partition("\n")[0].rstrip(":") or "malformed request"
+            detail = f"the request is not valid HTTP/1.1: {summary}"
+        response = problem(request, status, HTTPStatus(status).phrase, detail)
+        response.headers["X-Request-Id"] = request_id
+        response.force_close()
+        return response
+
+
+async def listen(runner: web.AppRunner, sock: socket.socket) -> asyncio.AbstractServer:
+    """Serve *runner*'s application on the listening *sock*; ``runner.cleanup()`` still drains
+    its connections (close the returned server first so no new ones arrive)."""
+    server = runner.server
+    assert server is not None, "call runner.setup() first"
+    loop = asyncio.get_running_loop()
+    # web.SockSite would do the same with aiohttp's own RequestHandler.
+    return await loop.create_server(
+        lambda: ProblemRequestHandler(server, loop=loop, access_log=None), sock=sock
+    )
+
+
+def create_app(settings: Settings, client: UpstreamClient) -> web.Application:
+    """The REST application; *client* must be started by the caller (see ``__main__``)."""
+    app = web.Application(
+        middlewares=[_errors_and_access_log], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[CLIENT] = client
+    app[READY_CACHE] = {}
+    app[OPENAPI] = resources.files(__package__).joinpath("openapi.json").read_bytes()
+    app.router.add_get("/_adapter/health", health, allow_head=False)
+    app.router.add_get("/_adapter/ready", ready, allow_head=False)
+    app.router.add_get("/_adapter/openapi.json", openapi, allow_head=False)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, _handler(route))
+    for forward in FORWARDS:
+        app.router.add_route("*", forward.prefix + "/{tail:.*}", _forward_handler(forward))
+    return app
