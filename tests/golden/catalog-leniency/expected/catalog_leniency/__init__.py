@@ -7,3 +7,4 @@
 
 __version__ = "0.1.0"
 GENERATOR = "naftiko-gen 0.1.0"
+SPEC_FORMAT = "naftiko 1.0.0-alpha2"

@@ -546,9 +546,10 @@ class UpstreamClient:
                 prepared.method, url, headers=headers, data=prepared.data, allow_redirects=False
             ) as response:
                 payload = await response.read()
+                content_type = response.headers.get("Content-Type", "")
                 return UpstreamResponse(
                     response.status,
-                    response.headers.get("Content-Type", ""),
+                    content_type,
                     payload,
                     _retry_after(response.headers.get("Retry-After")),
                     tuple(

@@ -63,6 +63,7 @@ async def run_servers(
     """Serve on the bound sockets until SIGTERM/SIGINT, then drain in-flight requests and return."""
     client = UpstreamClient(settings)
     await client.start()
+    _log_state(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,6 +91,18 @@ async def run_servers(
         await client.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _log_state(settings: Settings) -> None:
+    """Say once, at start-up, whether pacing, keep-alive and priming calls hold across processes."""
+    if settings.state_url:  # (never logged: it may carry the store's password)
+        log.info(
+            "shared state: pacing, keep-alive and priming calls hold across every process that shares ADAPTER_STATE_URL"
+        )
+    else:
+        log.info(
+            "ADAPTER_STATE_URL is not set: pacing, keep-alive and priming calls hold per process"
+        )
 
 
 def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -124,6 +137,7 @@ async def run_stdio(settings: Settings) -> None:
 
     client = UpstreamClient(settings)
     await client.start()
+    _log_state(settings)
     try:
         server = create_server(client)
         async with stdio_server() as (read_stream, write_stream):

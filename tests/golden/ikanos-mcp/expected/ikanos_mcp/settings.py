@@ -26,6 +26,7 @@ class UpstreamSettings:
     ca_bundle: str | None
     rate_limit: float | None = None  # requests per second
     rate_wait: float = 5.0
+    rate_share: float = 1.0  # of rate_limit, when this process paces alone (no shared state)
     keepalive_path: str = ""
     keepalive_method: str = "POST"
     keepalive_interval: float = 60.0
@@ -39,6 +40,7 @@ class Settings:
     upstreams: dict[str, UpstreamSettings]
     secrets: dict[str, str] = field(repr=False)
     log_format: str = "plain"
+    state_url: str = field(default="", repr=False)  # Redis shared by every process and replica
     event_loop: str = "asyncio"  # asyncio | uvloop
     allowed_hosts: tuple[str, ...] = ()  # besides localhost; also the Origins accepted
     mcp_guard: Guard | None = field(default=None, repr=False)  # what MCP HTTP clients must send
@@ -189,6 +191,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ADAPTER_EVENT_LOOP=uvloop, but uvloop is not installed")
     if event_loop == "auto":
         event_loop = "uvloop" if has_uvloop else "asyncio"
+    state_url = environ.get("ADAPTER_STATE_URL", "").strip()
+    if state_url and not state_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("ADAPTER_STATE_URL must be a redis://, rediss:// or unix:// URL")
+    if state_url and importlib.util.find_spec("redis") is None:
+        raise ConfigError(
+            "ADAPTER_STATE_URL is set, but redis-py is not installed: pip install 'ikanos-mcp[redis]'"
+        )
     return Settings(
         upstreams={
             "berths": _upstream(environ, "BERTHS", "https://berths.example.com/v2"),
@@ -197,6 +206,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secrets=secrets,
         log_format=log_format,
         event_loop=event_loop,
+        state_url=state_url,
         allowed_hosts=tuple(
             h.strip().lower()
             for h in environ.get("ADAPTER_ALLOWED_HOSTS", "").split(",")

@@ -27,6 +27,7 @@ from jsonpath_ng.ext import parse as jsonpath_parse
 from yarl import URL
 
 from .settings import Settings, UpstreamSettings
+from .state import SharedState, StateUnavailable
 
 log = logging.getLogger(__name__)
 Location = Literal["path", "query", "header", "body"]
@@ -35,6 +36,7 @@ _BACKOFF_BASE = 0.2
 _BACKOFF_CAP = 5.0
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
 PRIME_RETRY_SECONDS = 5.0  # a failed round of priming calls is repeated at most this often
+PRIME_SHARED_SECONDS = 600.0  # with shared state: how long one process's priming counts for all
 # Upstream response headers passed on to REST callers (caching and back-off hints only).
 _PASSED_HEADERS = ("Retry-After", "Cache-Control", "ETag", "Last-Modified")
 # Headers a caller may never smuggle upstream, whatever the spec says.
@@ -280,8 +282,20 @@ class Prepared:
     data: bytes | None
 
 
+def rate_limited(wait: float) -> UpstreamError:
+    """The refusal of a request that would wait longer than ``*_RATE_WAIT`` for its slot."""
+    return UpstreamError(
+        429,
+        "Rate limited",
+        f"the upstream's rate limit is reached; retry in {wait:.1f} s",
+        retryable=True,
+        retry_after=wait,
+    )
+
+
 class RateLimiter:
-    """Paces requests to one upstream: at most ``rate`` per second, evenly spaced (GCRA)."""
+    """Paces requests to one upstream in this process: at most ``rate`` per second, evenly
+    spaced (GCRA)."""
 
     def __init__(self, rate: float, max_wait: float) -> None:
         self.interval = 1.0 / rate
@@ -295,13 +309,7 @@ class RateLimiter:
         start = max(self._next, now)
         wait = start - now
         if wait > self.max_wait:
-            raise UpstreamError(
-                429,
-                "Rate limited",
-                f"the upstream's rate limit is reached; retry in {wait:.1f} s",
-                retryable=True,
-                retry_after=wait,
-            )
+            raise rate_limited(wait)
         self._next = start + self.interval
         return wait
 
@@ -326,8 +334,13 @@ class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # With ADAPTER_STATE_URL: confirmations, pacing, keep-alive and priming shared by
+        # every process and replica; without it (or while it is unreachable) each process's own.
+        self.state = SharedState(settings.state_url, "ikanos_rest") if settings.state_url else None
+        self._pacing_keys = {ns: f"{ns}:{u.base_url}" for ns, u in settings.upstreams.items()}
+        # This process's pacing: its share of the limit (the whole limit when it runs alone).
         self._limiters = {
-            ns: RateLimiter(u.rate_limit, u.rate_wait)
+            ns: RateLimiter(u.rate_limit * u.rate_share, u.rate_wait)
             for ns, u in settings.upstreams.items()
             if u.rate_limit
         }
@@ -341,6 +354,8 @@ class UpstreamClient:
         self._prime_locks = {ns: asyncio.Lock() for ns, u in settings.upstreams.items() if u.prime}
 
     async def start(self) -> None:
+        if self.state is not None:
+            await self.state.start()
         for namespace, upstream in self.settings.upstreams.items():
             connector = aiohttp.TCPConnector(
                 limit=100, ssl=_ssl_context(upstream), enable_cleanup_closed=True
@@ -364,6 +379,8 @@ class UpstreamClient:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+        if self.state is not None:
+            await self.state.close()
 
     async def probe(self) -> dict[str, dict[str, Any]]:
         """Readiness of each upstream: the keep-alive's last verdict, else 'answers HTTP at all'."""
@@ -382,6 +399,10 @@ class UpstreamClient:
                 results[namespace] = {"ok": False, "error": type(exc).__name__}
         return results
 
+    async def store_ready(self) -> bool | None:
+        """Whether the shared state store answers now; None without one."""
+        return None if self.state is None else await self.state.ping()
+
     async def _prime(self, namespace: str) -> None:
         """The upstream's priming calls (``*_PRIME``, e.g. the IBKR gateway's ``GET /iserver/accounts``,
         without which order and market-data calls fail), in order, before the first request and again
@@ -391,6 +412,9 @@ class UpstreamClient:
             if self._primed.get(namespace) or time.monotonic() < self._prime_after.get(
                 namespace, 0.0
             ):
+                return
+            if await self._primed_by_fleet(namespace):
+                self._primed[namespace] = True
                 return
             upstream = self.settings.upstreams[namespace]
             answered = True
@@ -413,38 +437,80 @@ class UpstreamClient:
                     outcome, answered = type(exc).__name__, False
                 log.info("priming %s %s %s: %s", namespace, method, path, outcome)
             self._primed[namespace] = answered
-            if not answered:
+            if answered:
+                await self._share(f"primed:{namespace}", True, PRIME_SHARED_SECONDS)
+            else:
                 self._prime_after[namespace] = time.monotonic() + PRIME_RETRY_SECONDS
 
+    async def _primed_by_fleet(self, namespace: str) -> bool:
+        """With shared state: whether another process primed the upstream's session, or is
+        priming it now (then wait for its verdict, at most PRIME_RETRY_SECONDS); False when this
+        process is the one to prime it."""
+        name = f"primed:{namespace}"
+        if await self._shared(name):
+            return True
+        if await self._lead(f"priming:{namespace}", PRIME_RETRY_SECONDS):
+            return False
+        deadline = time.monotonic() + PRIME_RETRY_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if await self._shared(name):
+                return True
+        return True  # best effort, as priming is: the request goes ahead
+
     async def _keep_alive(self, namespace: str) -> None:
-        """Call the keep-alive path periodically; remember whether the upstream session is alive."""
+        """Call the keep-alive path periodically; remember whether the upstream session is alive.
+        With shared state one process (the lease holder) calls it each interval and publishes its
+        verdict, which the others read.
+        """
+        upstream = self.settings.upstreams[namespace]
+        name = f"keepalive:{namespace}"
+        while True:
+            verdict: dict[str, Any] | None
+            if await self._lead(name, 2 * upstream.keepalive_interval):
+                verdict = await self._tickle(namespace)
+                await self._share(name, verdict, 3 * upstream.keepalive_interval)
+                if not verdict["ok"] and self.state is not None:
+                    with contextlib.suppress(StateUnavailable):
+                        await self.state.forget(f"primed:{namespace}")  # the fleet primes again
+            else:
+                verdict = await self._shared(name)
+            if verdict is not None:
+                self.sessions_state[namespace] = verdict
+                if not verdict["ok"]:
+                    # A new session (after a re-login) is primed again.
+                    self._primed[namespace] = False
+            await asyncio.sleep(upstream.keepalive_interval)
+
+    async def _tickle(self, namespace: str) -> dict[str, Any]:
+        """One keep-alive call: whether the upstream session is alive."""
         upstream = self.settings.upstreams[namespace]
         url = URL(upstream.base_url + upstream.keepalive_path, encoded=True)
-        while True:
-            headers: dict[str, str] = {}
-            query: list[tuple[str, str]] = []
-            self._authenticate(namespace, headers, query)
-            try:
-                async with self._sessions[namespace].request(
-                    upstream.keepalive_method,
-                    url.extend_query(query) if query else url,
-                    headers=headers,
-                    allow_redirects=False,
-                ) as response:
-                    body = await response.read()
-                alive = response.status < 400 and not _says_unauthenticated(body)
-                self.sessions_state[namespace] = {"ok": alive, "status": response.status}
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self.sessions_state[namespace] = {"ok": False, "error": type(exc).__name__}
-            if not self.sessions_state[namespace]["ok"]:
-                self._primed[namespace] = False  # a new session (after a re-login) is primed again
-                log.warning(
-                    "keep-alive %s %s: upstream session not alive (%s)",
-                    upstream.keepalive_method,
-                    upstream.keepalive_path,
-                    self.sessions_state[namespace],
-                )
-            await asyncio.sleep(upstream.keepalive_interval)
+        headers: dict[str, str] = {}
+        query: list[tuple[str, str]] = []
+        self._authenticate(namespace, headers, query)
+        try:
+            async with self._sessions[namespace].request(
+                upstream.keepalive_method,
+                url.extend_query(query) if query else url,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+            verdict: dict[str, Any] = {
+                "ok": response.status < 400 and not _says_unauthenticated(body),
+                "status": response.status,
+            }
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            verdict = {"ok": False, "error": type(exc).__name__}
+        if not verdict["ok"]:
+            log.warning(
+                "keep-alive %s %s: upstream session not alive (%s)",
+                upstream.keepalive_method,
+                upstream.keepalive_path,
+                verdict,
+            )
+        return verdict
 
     def prepare(
         self, call: Action, inputs: Mapping[str, Any], *, raw_body: Any = None
@@ -591,8 +657,54 @@ class UpstreamClient:
 
     async def _pace(self, namespace: str) -> None:
         limiter = self._limiters.get(namespace)
-        if limiter is not None:
-            await limiter.acquire()
+        if limiter is None:
+            return
+        if self.state is not None:
+            # Store unreachable (it logs that once): this process's share of the limit, below.
+            with contextlib.suppress(StateUnavailable):
+                return await self._pace_shared(self.state, namespace, limiter.max_wait)
+        await limiter.acquire()
+
+    async def _pace_shared(self, state: SharedState, namespace: str, max_wait: float) -> None:
+        """One limiter for the fleet: a slot reserved on the store's clock, then the request leaves
+        at least one interval after the one before, wherever that was sent from (a timer that
+        fired late in one process must not bunch it with the next)."""
+        limiter = self._pacing_keys[namespace]
+        interval = 1.0 / self.settings.upstreams[namespace].rate_limit
+        granted, wait, departed = await state.reserve(limiter, interval, max_wait)
+        if not granted:
+            raise rate_limited(wait)
+        if departed:
+            return
+        if wait > 0:
+            await asyncio.sleep(wait)
+        while (gap := await state.depart(limiter, interval)) > 0:
+            await asyncio.sleep(gap)
+
+    async def _lead(self, name: str, seconds: float) -> bool:
+        """Whether this process does the periodic work *name* now: the lease holder's job with
+        shared state, every process's without it (or while the store is unreachable)."""
+        if self.state is None:
+            return True
+        try:
+            return await self.state.lease(name, seconds)
+        except StateUnavailable:
+            return True
+
+    async def _shared(self, name: str) -> Any:
+        """The fleet's published verdict *name*; None without shared state or while it is unreachable."""
+        if self.state is None:
+            return None
+        try:
+            return await self.state.verdict(name)
+        except StateUnavailable:
+            return None
+
+    async def _share(self, name: str, value: Any, seconds: float) -> None:
+        """Publish a verdict for the fleet (best effort: the others then do the work themselves)."""
+        if self.state is not None:
+            with contextlib.suppress(StateUnavailable):
+                await self.state.publish(name, value, seconds)
 
     async def _send_once(self, call: Call, prepared: Prepared, request_id: str) -> UpstreamResponse:
         operation = call.operation

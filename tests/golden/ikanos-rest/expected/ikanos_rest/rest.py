@@ -503,11 +503,15 @@ async def ready(request: web.Request) -> web.Response:
     now = time.monotonic()
     if now - cache.get("at", -_READY_TTL) >= _READY_TTL:
         cache["checks"] = await request.app[CLIENT].probe()
+        cache["store"] = await request.app[CLIENT].store_ready()
         cache["at"] = now
     checks = cache["checks"]
-    ok = all(c["ok"] for c in checks.values())
+    document: dict[str, Any] = {"upstreams": checks}
+    if cache["store"] is not None:  # the shared state store (ADAPTER_STATE_URL)
+        document["store"] = {"ok": cache["store"]}
+    ok = all(c["ok"] for c in checks.values()) and cache["store"] is not False
     return web.json_response(
-        {"status": "ready" if ok else "unavailable", "upstreams": checks}, status=200 if ok else 503
+        {"status": "ready" if ok else "unavailable", **document}, status=200 if ok else 503
     )
 
 

@@ -155,6 +155,8 @@ async def run_servers(
     """
     client = UpstreamClient(settings)
     await client.start()
+    if parent is None:
+        _log_state(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -201,6 +203,18 @@ async def run_servers(
         await client.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _log_state(settings: Settings) -> None:
+    """Say once, at start-up, whether pacing, keep-alive and priming calls hold across processes."""
+    if settings.state_url:  # (never logged: it may carry the store's password)
+        log.info(
+            "shared state: pacing, keep-alive and priming calls hold across every process that shares ADAPTER_STATE_URL"
+        )
+    else:
+        log.info(
+            "ADAPTER_STATE_URL is not set: pacing, keep-alive and priming calls hold per process"
+        )
 
 
 def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -266,13 +280,10 @@ def _worker(
 
 
 def _share_rate_limits(settings: Settings, processes: int) -> Settings:
-    """Each process paces the upstream at its share of ``*_RATE_LIMIT``: together, the limit."""
+    """Each process paces the upstream at its share of ``*_RATE_LIMIT`` when it paces alone
+    (no shared state, or while it is unreachable): together, the limit."""
     upstreams = {
-        namespace: (
-            dataclasses.replace(upstream, rate_limit=upstream.rate_limit / processes)
-            if upstream.rate_limit
-            else upstream
-        )
+        namespace: dataclasses.replace(upstream, rate_share=1.0 / processes)
         for namespace, upstream in settings.upstreams.items()
     }
     return dataclasses.replace(settings, upstreams=upstreams)
@@ -286,6 +297,7 @@ async def run_stdio(settings: Settings) -> None:
 
     client = UpstreamClient(settings)
     await client.start()
+    _log_state(settings)
     try:
         server = create_server(client)
         async with stdio_server() as (read_stream, write_stream):
