@@ -205,7 +205,7 @@ async def test_fifty_concurrent_redemptions_across_two_replicas_send_one_order(
 async def test_a_burst_over_workers_and_replicas_keeps_one_rate_at_the_upstream(
     upstream: FakeUpstream, fresh_store: RedisServer, e2e_logs: Path
 ) -> None:
-    rate = 40
+    rate = 25  # 40 ms apart: a sending process would have to stall that long to bunch two
     pacing = {
         "INTERACTIVE_BROKERS_RATE_LIMIT": f"{rate}/s",
         "INTERACTIVE_BROKERS_RATE_WAIT": "30",
