@@ -213,6 +213,7 @@ def test_plain_install_validates_builds_and_checks(install: Install) -> None:
         (("demo", "--check"), "demo", "aiohttp, mcp, uvicorn and jsonpath-ng"),
         (("corpus", "specs"), "corpus", "ruff"),
         (("corpus", "--no-tests", "specs"), "corpus", "ruff"),
+        (("upgrade", "specs/interactive-brokers.yaml"), "upgrade", "ruamel.yaml"),
     ],
 )
 def test_plain_install_names_the_missing_extra(

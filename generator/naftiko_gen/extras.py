@@ -8,7 +8,8 @@ them against a plain install):
 - ``mock``: the simulated upstream serves with aiohttp;
 - ``demo``: the mock plus the generated IBKR package, run in this interpreter (aiohttp, the MCP
   SDK, uvicorn, jsonpath-ng; the MCP SDK brings cryptography for the mock's certificate);
-- ``corpus``: also lints (ruff) and runs each generated package's tests (pytest).
+- ``corpus``: also lints (ruff) and runs each generated package's tests (pytest);
+- ``upgrade``: ruamel.yaml, the YAML round trip that keeps comments.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ CORPUS = Extra(
     ),
 )
 
+# `naftiko-gen upgrade` round-trips YAML with its comments.
+UPGRADE = Extra("upgrade", (("ruamel.yaml", "ruamel.yaml"),))
+
 # The extra each lazily loaded command needs before its module can even be imported.
-COMMANDS = {"mock": MOCK, "demo": DEMO, "corpus": CORPUS_LINT}
+COMMANDS = {"mock": MOCK, "demo": DEMO, "corpus": CORPUS_LINT, "upgrade": UPGRADE}
 
 
 def _installed(module: str) -> bool:

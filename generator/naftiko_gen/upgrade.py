@@ -24,10 +24,11 @@ from typing import Any
 
 import click
 
+from .extras import UPGRADE, install_hint
 from .naming import snake
 
 IKANOS_VERSION = "1.0.0-beta5"
-INSTALL_HINT = "naftiko-gen upgrade needs ruamel.yaml: pip install 'naftiko-gen[upgrade]'"
+INSTALL_HINT = install_hint("upgrade", UPGRADE, ["ruamel.yaml"])
 # `rest.x`, `tools.x`, ...: a generic prefix the generator reads as the caller's input `x`.
 # (`rest.header.x` also declares where an undeclared input comes from: kept as written.)
 _GENERIC = re.compile(r"^(?:rest|tools|mcp|api|inputs|input|params)\.([A-Za-z0-9_\-*]+)$")
@@ -347,12 +348,7 @@ def upgrade_text(text: str) -> str:
     help="Write the Ikanos file here (default: standard output).",
 )
 def upgrade_command(spec: Path, output: Path | None) -> None:
-    """Write the Ikanos beta5 form of the alpha2 spec SPEC."""
-    try:
-        import ruamel.yaml  # noqa: F401
-    except ImportError:
-        click.echo(INSTALL_HINT, err=True)
-        sys.exit(2)
+    """Write the Ikanos beta5 form of the alpha2 spec SPEC (the CLI checks ruamel.yaml first)."""
     from .dialects import ALPHA2, prepare
     from .loader import load_spec
 
