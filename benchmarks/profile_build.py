@@ -26,7 +26,7 @@ _WRAPPERS = ("click/core.py", "naftiko_gen/cli.py:")
 _STAGES = (
     ("load", "naftiko_gen/loader.py", ("load_spec",)),
     ("schema validation", "naftiko_gen/validation.py", ("validate_dialect", "validate_official")),
-    ("resolve", "naftiko_gen/resolver.py", ("resolve",)),
+    ("resolve", "naftiko_gen/resolver/core.py", ("resolve",)),
     ("render", "naftiko_gen/pipeline.py", ("generate",)),
     ("of which black.format_str", None, ("black.format_str",)),
     ("write", "naftiko_gen/writer.py", ("write_tree",)),

@@ -302,7 +302,7 @@ class _Upgrader:
 
 
 def _whole_body(outputs: Any) -> bool:
-    """The resolver's pass-through rule for a call's outputs (resolver.Resolver._output)."""
+    """The resolver's pass-through rule for a call's outputs (resolver/actions.py, ``ActionsResolver._output``)."""
     if not isinstance(outputs, list) or len(outputs) != 1:
         return False
     shape = outputs[0]
