@@ -513,7 +513,8 @@ class UpstreamClient:
         deadline = time.monotonic() + upstream.retry_deadline
         attempt = 0
         while True:
-            await self._pace(namespace)
+            if namespace in self._limiters:
+                await self._pace(namespace)
             try:
                 response = await self._send_once(call, prepared, request_id)
             except UpstreamError as exc:
@@ -535,9 +536,8 @@ class UpstreamClient:
             await asyncio.sleep(delay)
 
     async def _pace(self, namespace: str) -> None:
-        limiter = self._limiters.get(namespace)
-        if limiter is None:
-            return
+        """Wait for a paced upstream's next slot (``*_RATE_LIMIT``; the caller checks it is paced)."""
+        limiter = self._limiters[namespace]
         if self.state is not None:
             # Store unreachable (it logs that once): this process's share of the limit, below.
             with contextlib.suppress(StateUnavailable):

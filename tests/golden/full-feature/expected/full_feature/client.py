@@ -584,7 +584,8 @@ class UpstreamClient:
         headers = {"Accept": "application/json, */*;q=0.5", **headers}
         _add_shared_params(namespace, self.settings.secrets, headers, query)
         call = Call(operation=Operation(namespace, "forward", method, path))
-        await self._pace(namespace)
+        if namespace in self._limiters:
+            await self._pace(namespace)
         return await self._send_once(call, Prepared(method, url, headers, query, data), request_id)
 
     async def send(
@@ -604,7 +605,8 @@ class UpstreamClient:
         deadline = time.monotonic() + upstream.retry_deadline
         attempt = 0
         while True:
-            await self._pace(namespace)
+            if namespace in self._limiters:
+                await self._pace(namespace)
             try:
                 response = await self._send_once(call, prepared, request_id)
             except UpstreamError as exc:
@@ -626,9 +628,8 @@ class UpstreamClient:
             await asyncio.sleep(delay)
 
     async def _pace(self, namespace: str) -> None:
-        limiter = self._limiters.get(namespace)
-        if limiter is None:
-            return
+        """Wait for a paced upstream's next slot (``*_RATE_LIMIT``; the caller checks it is paced)."""
+        limiter = self._limiters[namespace]
         if self.state is not None:
             # Store unreachable (it logs that once): this process's share of the limit, below.
             with contextlib.suppress(StateUnavailable):

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from yarl import URL
 
-from . import operations
+from . import logs, operations
 from .client import (
     Body,
     Call,
@@ -44,7 +44,6 @@ from .inbound import Guard
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger(f"{__package__}.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -547,7 +546,7 @@ def _log_access(
         )
     else:
         line = f"{request.method} {path} {status} {seconds * 1000:.1f}ms id={request_id}"
-    access_log.info(line)
+    logs.access(line)
 
 
 async def health(request: web.Request) -> web.Response:

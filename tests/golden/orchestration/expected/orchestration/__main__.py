@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # JSON lines: the access log's message is already a JSON object; no text prefix.
-    log_handler.target.setFormatter(logs.Formatter(json_access=settings.log_format == "json"))
+    log_handler.use_json_access(settings.log_format == "json")
     try:
         if args.command == "rest":
             return serve(settings, rest=Listen(args.host, args.port))
