@@ -26,7 +26,6 @@ from typing import TextIO
 
 ACCESS_LOGGER = f"{__package__}.access"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-PAUSE_SECONDS = 0.01  # under load: how long the writer lets lines gather after writing a batch
 CHUNK_CHARS = (
     select.PIPE_BUF // 4
 )  # (UTF-8: at most 4 bytes a character) per write, unless one line is longer
@@ -68,10 +67,9 @@ class Formatter(logging.Formatter):
 
 class Writer(logging.handlers.QueueListener):
     """The writer thread. It takes what is queued in order (records, formatted here, and access
-    lines) and writes the lines once the queue is empty. When that was more than one line (under
-    load), it pauses ``PAUSE_SECONDS`` before looking again: the event loop's puts then rarely
-    have to wake it (a wake-up costs more than a line) and it writes many lines per system call.
-    A line logged while it waits for one (an idle process) is written at once."""
+    lines) and writes the lines once the queue is empty: one line at a time when they come one at
+    a time, many per system call under load (while the event loop holds the interpreter, lines
+    gather). It never waits for more: a line is on stderr as soon as the writer can run."""
 
     def __init__(
         self,
@@ -84,10 +82,7 @@ class Writer(logging.handlers.QueueListener):
 
     def dequeue(self, block: bool) -> logging.LogRecord | str:
         if self.queue.empty():
-            busy = len(self._lines) > 1  # lines arrive faster than it wakes up for each
             self._write()
-            if busy:
-                time.sleep(PAUSE_SECONDS)
         item: logging.LogRecord | str = super().dequeue(block)
         return item
 
