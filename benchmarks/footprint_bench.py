@@ -1,4 +1,5 @@
-"""Section 4: start-up time and memory of ``python -m interactive_brokers serve``.
+"""Section 4: start-up time and memory of ``python -m interactive_brokers serve`` (and the idle
+memory of ``python -m interactive_brokers rest``, which never loads the MCP SDK).
 
 Start-up is measured from just before the process is started to the first 200 from
 ``/_adapter/health`` (and, for information, to the first successful MCP ``tools/call``). RSS is
@@ -35,6 +36,7 @@ class Footprint:
     after_load_kib: int
     rest_load: Load
     mcp_load: Load
+    rest_only_idle_kib: int  # ``python -m interactive_brokers rest``: the MCP SDK never loaded
 
 
 def run_footprint(
@@ -80,6 +82,13 @@ def run_footprint(
     after, hwm = rss_kib(pid)
     procs.stop(service.proc)
     log(f"  RSS idle {idle / 1024:.1f} MiB, peak under load {max(samples) / 1024:.1f} MiB")
+    rest_only = start_generated(procs, "rest", origin_port, "rest-only")
+    wait_rest(procs, "rest-only", rest_only)
+    run_loadgen("get", f"http://127.0.0.1:{rest_only.rest_port}/iserver/accounts", 1, 1)
+    time.sleep(1.0)
+    rest_only_idle, _ = rss_kib(rest_only.proc.pid)
+    procs.stop(rest_only.proc)
+    log(f"  REST-only RSS idle {rest_only_idle / 1024:.1f} MiB")
     return Footprint(
         startup_health=tuple(health),
         startup_mcp=tuple(first_call),
@@ -89,6 +98,7 @@ def run_footprint(
         after_load_kib=after,
         rest_load=rest_load,
         mcp_load=mcp_load,
+        rest_only_idle_kib=rest_only_idle,
     )
 
 

@@ -41,7 +41,7 @@ EVENT_LOOP = "event loop and socket reads (uvloop, C)"
 SENDS = "socket sends (kernel time, loopback TCP)"
 # component -> markers of its frames' file names (as py-spy prints them: "aiohttp/web_app.py")
 _COMPONENTS = (
-    ("logging (access log)", ("logging/",)),
+    ("logging (access log)", ("logging/", "interactive_brokers/logs.py")),
     ("proxy's own code", ("interactive_brokers/", "aiohttp_floor.py")),
     ("aiohttp client", ("aiohttp/client", "aiohttp/connector.py")),
     ("aiohttp server", ("aiohttp/web_",)),
@@ -49,6 +49,9 @@ _COMPONENTS = (
 # aiohttp's writer calls transport.write here: on loopback the send system call also runs the
 # receiving side's TCP input, so these lines' own time is kernel time, not Python.
 _SEND_FRAMES = ("StreamWriter._write (", "StreamWriter._writelines (")
+# The generated package's log writer thread waiting for lines (its pause, or a blocking queue get):
+# py-spy --nonblocking samples them as running, but they use no CPU. Not charged to anything.
+_IDLE_FRAMES = ("Writer.dequeue (interactive_brokers/logs.py", "QueueListener.dequeue (logging/")
 # Frames that start the event loop: what sits above them (main, serve) is not request work.
 _LOOP_ENTRIES = ("asyncio/runners.py", "aiohttp/web.py")
 COMPONENTS = (*(name for name, _ in _COMPONENTS), SENDS, EVENT_LOOP)
@@ -124,6 +127,8 @@ def parse_raw(text: str) -> tuple[dict[str, int], Counter[str]]:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
+        if frames[-1].startswith(_IDLE_FRAMES):
+            continue
         components[component_of(frames)] += int(count)
         own[frames[-1]] += int(count)
     return dict(components), own

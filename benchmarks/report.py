@@ -192,6 +192,7 @@ def footprint_table(results: Results) -> str:
         ["start-up to first /_adapter/health 200", _spread(fp.startup_health)],
         ["start-up to first MCP tools/call result", _spread(fp.startup_mcp)],
         ["RSS idle (after start-up + 1 call each)", _mem(fp.idle_kib)],
+        ["RSS idle of `rest` (REST only, after start-up + 1 call)", _mem(fp.rest_only_idle_kib)],
         [
             "RSS peak under load (sampled / VmHWM)",
             f"{_mem(fp.load_peak_kib)} / {_mem(fp.peak_hwm_kib)}",
@@ -242,10 +243,26 @@ def verdicts(results: Results) -> list[Verdict]:
                         share >= 0.35,
                     )
                 )
+        for c in sorted({c for c, _ in results.rest}):
+            floor = results.rest.get((c, FLOOR))
+            for name in ADAPTERS:
+                if floor is None or (c, name) not in results.rest:
+                    continue
+                share = results.rest[(c, name)].rps / floor.rps
+                out.append(
+                    Verdict(
+                        f"REST c={c}: {name} ≥ 90% of aiohttp floor req/s",
+                        f"{share:.0%}",
+                        share >= 0.9,
+                    )
+                )
         if (1, "adapter") in results.rest:
             added = results.rest[(1, "adapter")].p50_ms - results.rest[(1, "direct")].p50_ms
             out.append(
                 Verdict("REST c=1: p50 added latency ≤ 1 ms", f"{added:+.2f} ms", added <= 1)
+            )
+            out.append(
+                Verdict("REST c=1: p50 added latency ≤ 0.3 ms", f"{added:+.2f} ms", added <= 0.3)
             )
     if results.mcp:
         for c in sorted({c for c, _ in results.mcp}):
@@ -263,6 +280,14 @@ def verdicts(results: Results) -> list[Verdict]:
         fp = results.footprint
         idle = fp.idle_kib * 1024 / MB
         out.append(Verdict("footprint: RSS idle < 80 MB", _mem(fp.idle_kib), idle < 80))
+        rest_only = fp.rest_only_idle_kib * 1024 / MB
+        out.append(
+            Verdict(
+                "footprint: REST-only RSS idle ≤ 55 MB",
+                _mem(fp.rest_only_idle_kib),
+                rest_only <= 55,
+            )
+        )
         start = statistics.median(fp.startup_health)
         out.append(Verdict("footprint: start-up < 1 s (median)", f"{start:.3f} s", start < 1))
     return out

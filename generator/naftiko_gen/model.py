@@ -778,7 +778,20 @@ class Capability:
         return any(calls_of(a) for a in self.rest_actions)
 
     @property
+    def rest_has_fixed_routes(self) -> bool:
+        """Some REST route reads nothing from the request: its upstream request is prepared once."""
+        return self.rest is not None and any(
+            not r.inputs and not r.accepts_body for r in self.rest.routes
+        )
+
+    @property
+    def prepared_type(self) -> str:
+        """What ``UpstreamClient.prepare`` returns."""
+        return "Prepared | Planned" if self.uses_flows or self.uses_mocks else "Prepared"
+
+    @property
     def client_imports_rest(self) -> str:
+        fixed = self.prepared_type.split(" | ") if self.rest_has_fixed_routes else []
         return client_imports(
             self.rest_actions,
             "InputError",
@@ -786,6 +799,7 @@ class Capability:
             "UpstreamError",
             "UpstreamResponse",
             "new_request_id",
+            *fixed,
         )
 
     @property

@@ -285,6 +285,7 @@ def _plan(cap: Capability) -> list[tuple[str, str]]:
         ("package/client.py.jinja", f"{pkg}/client.py"),
         ("package/operations.py.jinja", f"{pkg}/operations.py"),
         ("package/serve.py.jinja", f"{pkg}/serve.py"),
+        ("package/logs.py.jinja", f"{pkg}/logs.py"),
         ("tests/__init__.py.jinja", "tests/__init__.py"),
         ("tests/conftest.py.jinja", "tests/conftest.py"),
     ]
