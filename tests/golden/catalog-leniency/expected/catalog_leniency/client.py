@@ -154,7 +154,8 @@ def _path_segment(value: Any) -> str:
     return text.replace(".", "%2E") if text in (".", "..") else text
 
 
-def build_url(base: URL, operation: Operation, values: Mapping[str, Any]) -> URL:
+def build_url(base: str, operation: Operation, values: Mapping[str, Any]) -> URL:
+    """*base* (an encoded URL without its trailing '/') + the operation's path, values encoded."""
     path = operation.path
     for param in operation.params:
         if param.location == "path":
@@ -162,7 +163,7 @@ def build_url(base: URL, operation: Operation, values: Mapping[str, Any]) -> URL
             if value is None or value == "":
                 raise InputError(f"path parameter {param.name!r} is empty")
             path = path.replace("{" + param.name + "}", _path_segment(value))
-    return URL(str(base).rstrip("/") + path, encoded=True)
+    return URL(base + path, encoded=True)
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,10 @@ class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # Each upstream's base URL, parsed and encoded once (requests append their paths).
+        self._base_urls = {
+            ns: str(URL(u.base_url)).rstrip("/") for ns, u in settings.upstreams.items()
+        }
         # With ADAPTER_STATE_URL: confirmations, pacing, keep-alive and priming shared by
         # every process and replica; without it (or while it is unreachable) each process's own.
         self.state = (
@@ -411,10 +416,9 @@ class UpstreamClient:
     def prepare(self, call: Call, inputs: Mapping[str, Any], *, raw_body: Any = None) -> Prepared:
         """Build the upstream request for *call* (raise InputError if it cannot be sent)."""
         operation = call.operation
-        upstream = self.settings.upstreams[operation.namespace]
         secrets = self.settings.secrets
         values = {name: resolve(source, inputs, secrets) for name, source in call.args.items()}
-        url = build_url(URL(upstream.base_url), operation, values)
+        url = build_url(self._base_urls[operation.namespace], operation, values)
         query: list[tuple[str, str]] = []
         headers: dict[str, str] = {"Accept": "application/json, */*;q=0.5"}
         for param in operation.params:
@@ -456,7 +460,8 @@ class UpstreamClient:
         deadline = time.monotonic() + upstream.retry_deadline
         attempt = 0
         while True:
-            await self._pace(namespace)
+            if namespace in self._limiters:
+                await self._pace(namespace)
             try:
                 response = await self._send_once(call, prepared, request_id)
             except UpstreamError as exc:
@@ -478,9 +483,8 @@ class UpstreamClient:
             await asyncio.sleep(delay)
 
     async def _pace(self, namespace: str) -> None:
-        limiter = self._limiters.get(namespace)
-        if limiter is None:
-            return
+        """Wait for a paced upstream's next slot (``*_RATE_LIMIT``; the caller checks it is paced)."""
+        limiter = self._limiters[namespace]
         if self.state is not None:
             # Store unreachable (it logs that once): this process's share of the limit, below.
             with contextlib.suppress(StateUnavailable):

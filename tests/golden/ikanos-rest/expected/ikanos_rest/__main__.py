@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from . import __version__
+from . import __version__, logs
 from .serve import Listen, StartupError, run, run_stdio, serve
 from .settings import ConfigError, load_settings
 
@@ -28,28 +27,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # A log record per request (the access log): skip collecting what the format never shows.
-    logging._srcfile = None  # the caller's file and line (see "Optimization" in the logging HOWTO)
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
+    log_handler = logs.configure(verbose=args.verbose)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if settings.log_format == "json":
-        # JSON lines: the access log's message is already a JSON object; no text prefix.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access = logging.getLogger(f"{__package__}.access")
-        access.addHandler(handler)
-        access.propagate = False
+    # JSON lines: the access log's message is already a JSON object; no text prefix.
+    log_handler.use_json_access(settings.log_format == "json")
     try:
         if args.command == "rest":
             return serve(settings, rest=Listen(args.host, args.port))

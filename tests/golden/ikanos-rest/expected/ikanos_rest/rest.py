@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from yarl import URL
 
-from . import operations
+from . import logs, operations
 from .client import (
     Body,
     Call,
@@ -48,9 +48,9 @@ from .inbound import Guard
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger(f"{__package__}.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 CLIENT: web.AppKey[UpstreamClient] = web.AppKey("client", UpstreamClient)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 READY_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("ready_cache", dict)
@@ -324,10 +324,10 @@ def _passed_through(upstream: UpstreamResponse) -> web.Response:
     return web.Response(status=upstream.status, body=upstream.body, headers=headers)
 
 
-def _handler(route: Route) -> Handler:
+def _handler(route: Route, client: UpstreamClient) -> Handler:
+
     async def handle(request: web.Request) -> web.StreamResponse:
         inputs, body = await _gather(route, request)
-        client = request.app[CLIENT]
         upstream = await client.send(route.call, inputs, request_id=REQUEST_ID.get(), raw_body=body)
         return _respond(route, upstream)
 
@@ -335,7 +335,7 @@ def _handler(route: Route) -> Handler:
     return handle
 
 
-def _forward_handler(route: ForwardRoute) -> Handler:
+def _forward_handler(route: ForwardRoute, client: UpstreamClient) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         # The rest of the path as received (still percent-encoded), after the prefix.
         tail = request.raw_path.split("?", 1)[0][len(route.prefix) :]
@@ -347,7 +347,6 @@ def _forward_handler(route: ForwardRoute) -> Handler:
         }
         if data and request.headers.get("Content-Type"):
             headers["Content-Type"] = request.headers["Content-Type"]
-        client = request.app[CLIENT]
         upstream = await client.forward(
             route.namespace,
             request.method,
@@ -377,12 +376,9 @@ def _host_allowed(value: str, allowed: tuple[str, ...]) -> bool:
     return host in _LOCAL_HOSTS or host in allowed or f"{host}:{url.port}" in allowed
 
 
-def _refuse_foreign(request: web.Request) -> web.Response | None:
+def _refuse_foreign(request: web.Request, allowed: tuple[str, ...]) -> web.Response | None:
     """DNS-rebinding and CSRF guard: a request must name this adapter's host, and a browser's
-    Origin must be local or allowed. The /_adapter/ endpoints stay open for probes."""
-    if request.path.startswith("/_adapter/"):
-        return None
-    allowed = request.app[SETTINGS].allowed_hosts
+    Origin must be local or allowed (the caller leaves the /_adapter/ probes open)."""
     if not _host_allowed(request.headers.get("Host", ""), allowed):
         return problem(
             request, 403, "Forbidden", "this Host is not allowed (see ADAPTER_ALLOWED_HOSTS)"
@@ -398,14 +394,9 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
     return None
 
 
-def _refuse_unauthenticated(request: web.Request) -> web.Response | None:
-    """Inbound authentication (the spec's, or ADAPTER_REST_TOKEN); the /_adapter/ probes stay open."""
-    guard = request.app[SETTINGS].rest_guard
-    if (
-        guard is None
-        or request.path.startswith("/_adapter/")
-        or guard.admits(_credential(request, guard))
-    ):
+def _refuse_unauthenticated(request: web.Request, guard: Guard | None) -> web.Response | None:
+    """Inbound authentication (the spec's, or ADAPTER_REST_TOKEN); the caller leaves the /_adapter/ probes open."""
+    if guard is None or guard.admits(_credential(request, guard)):
         return None
     response = problem(request, 401, "Unauthorized", guard.hint)
     if guard.challenge:
@@ -418,78 +409,102 @@ def _credential(request: web.Request, guard: Guard) -> str | None:
     return request.headers.get(guard.name)
 
 
-@web.middleware
-async def _errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, problem+json for every failure, and one access-log line per request."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
-    REQUEST_ID.set(request_id)
-    started = time.perf_counter()
-    try:
-        response = (
-            _refuse_foreign(request) or _refuse_unauthenticated(request) or await handler(request)
+def _front(settings: Settings) -> Middleware:
+    """The one middleware, with the settings it reads taken once, here."""
+    allowed = settings.allowed_hosts
+    guard = settings.rest_guard
+    access_log_on = settings.access_log
+    json_lines = settings.log_format == "json"
+    max_body_bytes = settings.max_body_bytes
+
+    @web.middleware
+    async def front(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Request id, the Host/Origin guard and inbound authentication (not on the /_adapter/
+        probes), problem+json for every failure, and one access-log line per request."""
+        incoming = request.headers.get("X-Request-Id")
+        request_id = (
+            incoming
+            if incoming is not None and _VALID_REQUEST_ID.fullmatch(incoming)
+            else new_request_id()
         )
-    except UnsupportedMediaType as exc:
-        response = problem(request, 415, "Unsupported media type", str(exc))
-    except BadRequest as exc:
-        response = problem(request, 400, "Bad request", str(exc))
-    except InputError as exc:
-        response = problem(request, 400, "Bad request", str(exc))
-    except UpstreamError as exc:
-        response = problem(request, exc.status, exc.title, exc.detail, retryable=exc.retryable)
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        response = problem(
-            request, 413, "Payload too large", f"request bodies are limited to {limit} bytes"
-        )
-    except web.HTTPMethodNotAllowed as exc:
-        response = problem(
-            request, 405, "Method not allowed", f"{request.method} is not allowed here"
-        )
-        response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
-    except web.HTTPException as exc:
-        if exc.status < 400:
+        REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        try:
+            refusal = None
+            if not request.path.startswith("/_adapter/"):  # the probes stay open
+                refusal = _refuse_foreign(request, allowed) or _refuse_unauthenticated(
+                    request, guard
+                )
+            response = refusal or await handler(request)
+        except UnsupportedMediaType as exc:
+            response = problem(request, 415, "Unsupported media type", str(exc))
+        except BadRequest as exc:
+            response = problem(request, 400, "Bad request", str(exc))
+        except InputError as exc:
+            response = problem(request, 400, "Bad request", str(exc))
+        except UpstreamError as exc:
+            response = problem(request, exc.status, exc.title, exc.detail, retryable=exc.retryable)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        except web.HTTPRequestEntityTooLarge:
+            response = problem(
+                request,
+                413,
+                "Payload too large",
+                f"request bodies are limited to {max_body_bytes} bytes",
+            )
+        except web.HTTPMethodNotAllowed as exc:
+            response = problem(
+                request, 405, "Method not allowed", f"{request.method} is not allowed here"
+            )
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = problem(
+                request,
+                exc.status,
+                exc.reason,
+                f"{request.method} {request.path}: {exc.reason.lower()}",
+            )
+        except asyncio.CancelledError:
             raise
-        response = problem(
-            request,
-            exc.status,
-            exc.reason,
-            f"{request.method} {request.path}: {exc.reason.lower()}",
-        )
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # the caller gets a problem document, the log gets the traceback
-        log.exception(
-            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
-        )
-        response = problem(
-            request, 500, "Internal error", "the adapter failed; see its log for the request id"
-        )
-    response.headers["X-Request-Id"] = request_id
-    if request.app[SETTINGS].access_log:
-        _log_access(request, response.status, time.perf_counter() - started)
-    return response
+        except Exception:  # the caller gets a problem document, the log gets the traceback
+            log.exception(
+                "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+            )
+            response = problem(
+                request, 500, "Internal error", "the adapter failed; see its log for the request id"
+            )
+        response.headers["X-Request-Id"] = request_id
+        if access_log_on:
+            _log_access(
+                request, response.status, time.perf_counter() - started, request_id, json_lines
+            )
+        return response
+
+    return front
 
 
-def _log_access(request: web.Request, status: int, seconds: float) -> None:
+def _log_access(
+    request: web.Request, status: int, seconds: float, request_id: str, json_lines: bool
+) -> None:
     # The raw (still percent-encoded) path only: query strings may carry secrets and are never
     # logged, and encoded CR/LF cannot forge log lines.
     path = request.raw_path.split("?", 1)[0]
-    if request.app[SETTINGS].log_format == "json":
+    if json_lines:
         line = json.dumps(
             {
                 "method": request.method,
                 "path": path,
                 "status": status,
                 "ms": round(seconds * 1000, 2),
-                "request_id": REQUEST_ID.get(),
+                "request_id": request_id,
             }
         )
     else:
-        line = f"{request.method} {path} {status} {seconds * 1000:.1f}ms id={REQUEST_ID.get()}"
-    access_log.info(line)
+        line = f"{request.method} {path} {status} {seconds * 1000:.1f}ms id={request_id}"
+    logs.access(line)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -576,9 +591,7 @@ async def listen(runner: web.AppRunner, sock: socket.socket) -> asyncio.Abstract
 
 def create_app(settings: Settings, client: UpstreamClient) -> web.Application:
     """The REST application; *client* must be started by the caller (see ``__main__``)."""
-    app = web.Application(
-        middlewares=[_errors_and_access_log], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[_front(settings)], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[CLIENT] = client
     app[READY_CACHE] = {}
@@ -587,7 +600,7 @@ def create_app(settings: Settings, client: UpstreamClient) -> web.Application:
     app.router.add_get("/_adapter/ready", ready, allow_head=False)
     app.router.add_get("/_adapter/openapi.json", openapi, allow_head=False)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, _handler(route))
+        app.router.add_route(route.method, route.path, _handler(route, client))
     for forward in FORWARDS:
-        app.router.add_route("*", forward.prefix + "/{tail:.*}", _forward_handler(forward))
+        app.router.add_route("*", forward.prefix + "/{tail:.*}", _forward_handler(forward, client))
     return app

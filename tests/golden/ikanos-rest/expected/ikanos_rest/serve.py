@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from . import logs
 from .client import UpstreamClient
 from .rest import create_app, listen
 from .settings import Settings
@@ -224,7 +225,8 @@ def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> No
         import uvloop  # the optional "fast" extra
 
         loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
+    # This process's log writer (see logs.py): each forked REST worker starts its own here.
+    with logs.writing(), asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
 
 
