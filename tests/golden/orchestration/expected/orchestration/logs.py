@@ -26,9 +26,8 @@ from typing import TextIO
 
 ACCESS_LOGGER = f"{__package__}.access"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-CHUNK_CHARS = (
-    select.PIPE_BUF // 4
-)  # (UTF-8: at most 4 bytes a character) per write, unless one line is longer
+# Characters per write (UTF-8: at most 4 bytes a character), unless one line is longer.
+CHUNK_CHARS = select.PIPE_BUF // 4
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
