@@ -46,7 +46,6 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 CLIENT: web.AppKey[UpstreamClient] = web.AppKey("client", UpstreamClient)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 READY_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("ready_cache", dict)
@@ -451,81 +450,109 @@ def _credential(request: web.Request, guard: Guard) -> str | None:
     return request.headers.get(guard.name)
 
 
-def _front(settings: Settings) -> Middleware:
-    """The one middleware, with the settings it reads taken once, here."""
+def _front(settings: Settings) -> Callable[[Handler, bool], Handler]:
+    """What every request goes through, wrapped around each route's handler once, at start-up
+    (an aiohttp middleware would add two coroutine layers and a lookup to every request): the
+    request id, the Host/Origin guard and inbound authentication (*guarded* handlers: all but the
+    /_adapter/ probes), problem+json for every failure, and one access-log line per request."""
     allowed = settings.allowed_hosts
     guard = settings.rest_guard
     access_log_on = settings.access_log
     json_lines = settings.log_format == "json"
     max_body_bytes = settings.max_body_bytes
 
-    @web.middleware
-    async def front(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Request id, the Host/Origin guard and inbound authentication (not on the /_adapter/
-        probes), problem+json for every failure, and one access-log line per request."""
-        incoming = request.headers.get("X-Request-Id")
-        request_id = (
-            incoming
-            if incoming is not None and _VALID_REQUEST_ID.fullmatch(incoming)
-            else new_request_id()
-        )
-        REQUEST_ID.set(request_id)
-        started = time.perf_counter()
-        try:
-            refusal = None
-            if not request.path.startswith("/_adapter/"):  # the probes stay open
-                refusal = _refuse_foreign(request, allowed) or _refuse_unauthenticated(
-                    request, guard
+    def front(handler: Handler, guarded: bool = True) -> Handler:
+        async def fronted(request: web.Request) -> web.StreamResponse:
+            incoming = request.headers.get("X-Request-Id")
+            request_id = (
+                incoming
+                if incoming is not None and _VALID_REQUEST_ID.fullmatch(incoming)
+                else new_request_id()
+            )
+            REQUEST_ID.set(request_id)
+            started = time.perf_counter()
+            try:
+                refusal = None
+                if guarded:
+                    refusal = _refuse_foreign(request, allowed) or _refuse_unauthenticated(
+                        request, guard
+                    )
+                response = refusal or await handler(request)
+            except UnsupportedMediaType as exc:
+                response = problem(request, 415, "Unsupported media type", str(exc))
+            except BadRequest as exc:
+                response = problem(request, 400, "Bad request", str(exc))
+            except InputError as exc:
+                response = problem(request, 400, "Bad request", str(exc))
+            except UpstreamError as exc:
+                response = problem(
+                    request, exc.status, exc.title, exc.detail, retryable=exc.retryable
                 )
-            response = refusal or await handler(request)
-        except UnsupportedMediaType as exc:
-            response = problem(request, 415, "Unsupported media type", str(exc))
-        except BadRequest as exc:
-            response = problem(request, 400, "Bad request", str(exc))
-        except InputError as exc:
-            response = problem(request, 400, "Bad request", str(exc))
-        except UpstreamError as exc:
-            response = problem(request, exc.status, exc.title, exc.detail, retryable=exc.retryable)
-            if exc.retry_after is not None:
-                response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        except web.HTTPRequestEntityTooLarge:
-            response = problem(
-                request,
-                413,
-                "Payload too large",
-                f"request bodies are limited to {max_body_bytes} bytes",
-            )
-        except web.HTTPMethodNotAllowed as exc:
-            response = problem(
-                request, 405, "Method not allowed", f"{request.method} is not allowed here"
-            )
-            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
-        except web.HTTPException as exc:
-            if exc.status < 400:
+                if exc.retry_after is not None:
+                    response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            except web.HTTPRequestEntityTooLarge:
+                response = problem(
+                    request,
+                    413,
+                    "Payload too large",
+                    f"request bodies are limited to {max_body_bytes} bytes",
+                )
+            except web.HTTPMethodNotAllowed as exc:
+                response = problem(
+                    request, 405, "Method not allowed", f"{request.method} is not allowed here"
+                )
+                response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                response = problem(
+                    request,
+                    exc.status,
+                    exc.reason,
+                    f"{request.method} {request.path}: {exc.reason.lower()}",
+                )
+            except asyncio.CancelledError:
                 raise
-            response = problem(
-                request,
-                exc.status,
-                exc.reason,
-                f"{request.method} {request.path}: {exc.reason.lower()}",
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the caller gets a problem document, the log gets the traceback
-            log.exception(
-                "unhandled error in %s %s (request %s)", request.method, request.path, request_id
-            )
-            response = problem(
-                request, 500, "Internal error", "the adapter failed; see its log for the request id"
-            )
-        response.headers["X-Request-Id"] = request_id
-        if access_log_on:
-            _log_access(
-                request, response.status, time.perf_counter() - started, request_id, json_lines
-            )
-        return response
+            except Exception:  # the caller gets a problem document, the log gets the traceback
+                log.exception(
+                    "unhandled error in %s %s (request %s)",
+                    request.method,
+                    request.path,
+                    request_id,
+                )
+                response = problem(
+                    request,
+                    500,
+                    "Internal error",
+                    "the adapter failed; see its log for the request id",
+                )
+            response.headers["X-Request-Id"] = request_id
+            if access_log_on:
+                _log_access(
+                    request, response.status, time.perf_counter() - started, request_id, json_lines
+                )
+            return response
+
+        fronted.__name__ = handler.__name__
+        return fronted
 
     return front
+
+
+def _unrouted(resources: tuple[web.AbstractResource, ...]) -> Handler:
+    """The handler of every request no route takes: 405 with ``Allow`` when the path is a route's
+    (the methods of every route it matches), else 404; *resources* are the routes' resources."""
+
+    async def unrouted(request: web.Request) -> web.StreamResponse:
+        methods: set[str] = set()
+        for resource in resources:
+            _, allowed = await resource.resolve(request)
+            methods |= allowed
+        if methods:
+            raise web.HTTPMethodNotAllowed(request.method, methods)
+        raise web.HTTPNotFound()
+
+    return unrouted
 
 
 def _log_access(
@@ -580,7 +607,7 @@ class ProblemRequestHandler(web.RequestHandler):
     """aiohttp's per-connection protocol, answering with problem+json where aiohttp would answer
     in text/plain: requests its HTTP parser rejects before the application sees them (a request
     line or header over 8190 bytes, an unknown method, a malformed request line or header, a body
-    that does not decode), and any error that escapes the middleware.
+    that does not decode), and any error that escapes the fronted handlers.
 
     aiohttp has no public hook for these answers (aio-libs/aiohttp#3287): ``handle_error`` is the
     method that builds them; the override keeps its contract (one response, connection closed).
@@ -633,16 +660,27 @@ async def listen(runner: web.AppRunner, sock: socket.socket) -> asyncio.Abstract
 
 def create_app(settings: Settings, client: UpstreamClient) -> web.Application:
     """The REST application; *client* must be started by the caller (see ``__main__``)."""
-    app = web.Application(middlewares=[_front(settings)], client_max_size=settings.max_body_bytes)
+    front = _front(settings)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[CLIENT] = client
     app[READY_CACHE] = {}
     app[OPENAPI] = resources.files(__package__).joinpath("openapi.json").read_bytes()
-    app.router.add_get("/_adapter/health", health, allow_head=False)
-    app.router.add_get("/_adapter/ready", ready, allow_head=False)
-    app.router.add_get("/_adapter/openapi.json", openapi, allow_head=False)
+    router = app.router
+    # The probes stay open: no Host/Origin guard, no inbound authentication.
+    router.add_get("/_adapter/health", front(health, False), allow_head=False)
+    router.add_get("/_adapter/ready", front(ready, False), allow_head=False)
+    router.add_get("/_adapter/openapi.json", front(openapi, False), allow_head=False)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, _handler(route, client))
+        router.add_route(route.method, route.path, front(_handler(route, client)))
     for forward in FORWARDS:
-        app.router.add_route("*", forward.prefix + "/{tail:.*}", _forward_handler(forward, client))
+        router.add_route(
+            "*", forward.prefix + "/{tail:.*}", front(_forward_handler(forward, client))
+        )
+    # What no route takes gets its 404 or 405 from the fronted handler too (aiohttp's own are
+    # text/plain); the router tries these last, as the least specific paths. Any path: one with
+    # an encoded newline too (``.`` would not match it).
+    unrouted = _unrouted(tuple(router.resources()))
+    router.add_route("*", r"/_adapter/{path:[\s\S]*}", front(unrouted, False))
+    router.add_route("*", r"/{path:[\s\S]*}", front(unrouted))
     return app
