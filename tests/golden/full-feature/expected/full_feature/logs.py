@@ -1,33 +1,26 @@
-"""Logging for the command line: records go to a queue, and a writer thread formats and writes
-them (``logging.handlers.QueueHandler`` and ``QueueListener``).
+"""Logging for the command line: every line goes to stderr in one ``write`` system call, made in
+the logging call itself (``LineHandler``).
 
-The event loop then pays for a record and a queue put, not for the formatting and the write
-system call; the access log (one line per REST request, see ``access``) skips the record too: its
-line's text goes to the same queue. Every line is written, in the order it was logged: the queue
-keeps it until the writer has written it, and stopping the writer (on shutdown, or a failure)
-writes what is left first. The writer writes whole lines, a batch per system call of at most
-``PIPE_BUF`` bytes, so the lines of REST workers sharing one pipe never interleave. Each process
-has its own writer, started once it runs (``writing``), after the fork: a forked worker inherits
-the handler, not a thread. Before a writer runs and after it stops, a record is written at once,
-in the logging call, as with a plain ``StreamHandler``.
+Once the call returns, the line is the kernel's: a crash, even SIGKILL, loses nothing logged
+before it, and lines stay in the order they were logged. A line of at most ``PIPE_BUF`` bytes
+(4096 on Linux: any access-log line but one for a path of kilobytes) is written whole, so the
+lines of REST workers sharing one pipe do not interleave; forked workers need nothing of their
+own, there is no thread or queue to restart. The access log (one line per REST request, see ``access``) skips the record: its text
+goes straight to the same write. A queue and a writer thread were measured to cost the event
+loop more than the write they took off it (under the interpreter lock, the thread's wake-ups and
+formatting run on the loop's time), and a queue loses what it holds when the process dies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import logging.handlers
-import queue
-import select
+import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import TextIO
 
 ACCESS_LOGGER = f"{__package__}.access"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Characters per write (UTF-8: at most 4 bytes a character), unless one line is longer.
-CHUNK_CHARS = select.PIPE_BUF // 4
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -39,7 +32,7 @@ class Formatter(logging.Formatter):
     def __init__(self, *, json_access: bool = False) -> None:
         super().__init__(FORMAT)
         self.json_access = json_access
-        self._stamp = (-1, "")  # (second, its text): replaced whole, read from two threads
+        self._stamp = (-1, "")  # (second, its text): replaced whole, so any thread may read it
 
     def format(self, record: logging.LogRecord) -> str:
         if self.json_access and record.name == ACCESS_LOGGER:
@@ -64,133 +57,69 @@ class Formatter(logging.Formatter):
         return self.default_msec_format % (text, (created - second) * 1000)
 
 
-class Writer(logging.handlers.QueueListener):
-    """The writer thread. It takes what is queued in order (records, formatted here, and access
-    lines) and writes the lines once the queue is empty: one line at a time when they come one at
-    a time, many per system call under load (while the event loop holds the interpreter, lines
-    gather). It never waits for more: a line is on stderr as soon as the writer can run."""
+class LineHandler(logging.StreamHandler[TextIO]):
+    """The root logger's handler: each record's text, newline included, in one ``os.write`` to
+    the stream's file descriptor (a stream without one, such as a test's ``StringIO``, gets a
+    ``write`` and a ``flush``)."""
 
-    def __init__(
-        self,
-        lines: queue.SimpleQueue[logging.LogRecord | str],
-        target: logging.StreamHandler[TextIO],
-    ) -> None:
-        super().__init__(lines, target)
-        self.target = target
-        self._lines: list[str] = []
-
-    def dequeue(self, block: bool) -> logging.LogRecord | str:
-        if self.queue.empty():
-            self._write()
-        item: logging.LogRecord | str = super().dequeue(block)
-        return item
-
-    def handle(self, item: logging.LogRecord | str) -> None:
-        if isinstance(item, str):
-            self._lines.append(item)
-            return
-        try:
-            self._lines.append(self.target.format(item) + self.target.terminator)
-        except Exception:
-            self.target.handleError(item)
-
-    def stop(self) -> None:
-        super().stop()
-        self._write()
-
-    def _write(self) -> None:
-        lines, self._lines = self._lines, []
-        chunk = ""
-        with contextlib.suppress(OSError, ValueError):  # stderr is closed or gone: no one to tell
-            for line in lines:
-                if chunk and len(chunk) + len(line) > CHUNK_CHARS:
-                    self.target.stream.write(chunk)
-                    chunk = ""
-                chunk += line
-            if chunk:
-                self.target.stream.write(chunk)
-            self.target.stream.flush()
-
-
-class QueuedHandler(logging.handlers.QueueHandler):
-    """The root logger's handler: records go to this process's writer thread while it runs
-    (see ``writing``), else straight to *target*."""
-
-    def __init__(self, target: logging.StreamHandler[TextIO]) -> None:
-        super().__init__(queue.SimpleQueue())
-        self.target = target
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
         self.formatter_ = Formatter()
-        target.setFormatter(self.formatter_)
-        self.writer: Writer | None = None
+        self.setFormatter(self.formatter_)
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
 
     def use_json_access(self, json_access: bool) -> None:
         """JSON lines for the access log (its messages are JSON objects already)."""
         self.formatter_.json_access = json_access
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # The message is made now (its arguments may change later); the writer formats the rest.
-        record.msg = record.getMessage()
-        record.args = None
-        return record
-
     def emit(self, record: logging.LogRecord) -> None:
-        if self.writer is None:
-            self.target.handle(record)
-        else:
-            super().emit(record)
+        try:
+            self.write(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
 
-    def start(self) -> None:
-        """Start this process's writer thread."""
-        with self.lock:
-            self.writer = Writer(self.queue, self.target)
-            self.writer.start()
+    def write(self, text: str) -> None:
+        """*text* on the stream now, whole (a short write is followed by the rest)."""
+        if self.fd is None:
+            self.stream.write(text)
+            self.stream.flush()
+            return
+        data = text.encode("utf-8", "backslashreplace")
+        try:
+            written = os.write(self.fd, data)
+            while written < len(data):  # only a line over PIPE_BUF, or a signal, splits a write
+                written += os.write(self.fd, data[written:])
+        except OSError:  # stderr is closed or gone: there is no one to tell
+            pass
 
-    def stop(self) -> None:
-        """Write every queued line, stop the writer; later records are written at once."""
-        with self.lock:  # (a record logged meanwhile waits: the order stays)
-            if self.writer is not None:
-                self.writer.stop()
-                self.writer = None
 
-
-_running: QueuedHandler | None = None  # the handler whose writer runs in this process
+_handler: LineHandler | None = None  # the handler ``configure`` installed
 
 
 def access(line: str) -> None:
-    """One access-log line. While this process's writer runs, the line's text goes to its queue
-    as is, behind everything logged before it (the access log has no handler of its own to
-    honour); otherwise it is an INFO record of ``ACCESS_LOGGER`` like any other."""
-    handler = _running
+    """One access-log line: written at once by the root handler (the access log has no handler of
+    its own to honour), or, when logging was not set up by ``configure``, an INFO record of
+    ``ACCESS_LOGGER`` like any other."""
+    handler = _handler
     if handler is None or not access_log.isEnabledFor(logging.INFO):
         access_log.info(line)
     else:
-        handler.queue.put_nowait(handler.formatter_.access_line(line, time.time()))
+        handler.write(handler.formatter_.access_line(line, time.time()))
 
 
-def configure(*, verbose: bool) -> QueuedHandler:
-    """Log to stderr through a ``QueuedHandler`` on the root logger."""
-    handler = QueuedHandler(logging.StreamHandler(sys.stderr))
+def configure(*, verbose: bool) -> LineHandler:
+    """Log to stderr through a ``LineHandler`` on the root logger."""
+    global _handler
+    handler = LineHandler(sys.stderr)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if handler in logging.getLogger().handlers:  # (not when logging was set up before)
+        _handler = handler
     # Skip collecting what the format never shows (see "Optimization" in the logging HOWTO).
     logging._srcfile = None  # the caller's file and line
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
     return handler
-
-
-@contextlib.contextmanager
-def writing() -> Iterator[None]:
-    """This process's writer thread runs while the block does (when ``configure`` set logging up)."""
-    global _running
-    handler = next((h for h in logging.getLogger().handlers if isinstance(h, QueuedHandler)), None)
-    if handler is None:
-        yield
-        return
-    handler.start()
-    _running = handler
-    try:
-        yield
-    finally:
-        _running = None
-        handler.stop()

@@ -27,7 +27,6 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from . import logs
 from .client import UpstreamClient
 from .rest import create_app, listen
 from .settings import Settings
@@ -225,8 +224,7 @@ def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> No
         import uvloop  # the optional "fast" extra
 
         loop_factory = uvloop.new_event_loop
-    # This process's log writer (see logs.py): each forked REST worker starts its own here.
-    with logs.writing(), asyncio.Runner(loop_factory=loop_factory) as runner:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
 
 

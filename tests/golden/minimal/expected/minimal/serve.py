@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import logs
 from .client import UpstreamClient
 from .settings import Settings
 
@@ -113,8 +112,7 @@ def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> No
         import uvloop  # the optional "fast" extra
 
         loop_factory = uvloop.new_event_loop
-    # This process's log writer (see logs.py): each forked REST worker starts its own here.
-    with logs.writing(), asyncio.Runner(loop_factory=loop_factory) as runner:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
 
 

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiohttp import web
 
-from . import logs
 from .client import UpstreamClient
 from .rest import create_app, listen
 from .settings import Settings
@@ -247,8 +246,7 @@ def run(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> No
         import uvloop  # the optional "fast" extra
 
         loop_factory = uvloop.new_event_loop
-    # This process's log writer (see logs.py): each forked REST worker starts its own here.
-    with logs.writing(), asyncio.Runner(loop_factory=loop_factory) as runner:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
 
 
