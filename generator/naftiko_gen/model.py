@@ -682,6 +682,21 @@ class Capability:
         return any(u.auth is not None and u.auth.body_key is not None for u in self.upstreams)
 
     @property
+    def head_auth_placements(self) -> frozenset[str]:
+        """Where outbound credentials go in a request head: "header" (bearer and basic too),
+        "query", "cookie"."""
+        found: set[str] = set()
+        for upstream in self.upstreams:
+            auth = upstream.auth
+            if auth is None or not auth.in_request_head:
+                continue
+            if auth.kind == "apikey":
+                found.update(placement for placement, _, _ in auth.head_keys)
+            else:
+                found.add("header")
+        return frozenset(found)
+
+    @property
     def mcp_http(self) -> bool:
         return self.mcp is not None and self.mcp.transport == "http"
 

@@ -272,6 +272,13 @@ def build_body(
     raise AssertionError(f"unknown body kind {body.kind}")
 
 
+@dataclass
+class Credentials:
+    """A consumed API's credentials as its requests carry them (see ``UpstreamClient._authenticate``)."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An upstream request, built but not sent (credentials are added when it is sent)."""
@@ -335,6 +342,7 @@ class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._credentials = self._resolve_credentials()
         # Each upstream's base URL, parsed and encoded once (requests append their paths).
         self._base_urls = {
             ns: str(URL(u.base_url)).rstrip("/") for ns, u in settings.upstreams.items()
@@ -735,13 +743,16 @@ class UpstreamClient:
             finally:
                 response.release()
             received = response.headers
-            content_type = received.get("Content-Type", "")
+            get = received.get
+            content_type = get("Content-Type", "")
             return UpstreamResponse(
                 response.status,
                 content_type,
                 payload,
-                _retry_after(received.get("Retry-After")),
-                tuple((name, received[name]) for name in _PASSED_HEADERS if name in received),
+                _retry_after(get("Retry-After")),
+                tuple(
+                    [(name, value) for name in _PASSED_HEADERS if (value := get(name)) is not None]
+                ),
             )
         except TimeoutError:
             raise UpstreamError(
@@ -786,12 +797,23 @@ class UpstreamClient:
     def _authenticate(
         self, namespace: str, headers: dict[str, str], query: list[tuple[str, str]]
     ) -> None:
-        """Add the consumed API's credentials; an empty secret means 'send none'."""
+        """Add the consumed API's credentials (resolved once: see ``_resolve_credentials``)."""
+        credentials = self._credentials.get(namespace)
+        if credentials is None:
+            return
+        headers.update(credentials.headers)
+
+    def _resolve_credentials(self) -> dict[str, Credentials]:
+        """What ``_authenticate`` adds, per consumed API that sends credentials in its request
+        head; an empty secret means 'send none'. Secrets do not change while the process runs,
+        so this is made once, not per request."""
         secrets = self.settings.secrets
-        if namespace == "yard":
-            key = resolve(FromSecret("YARD_KEY"), {}, secrets)
-            if key:
-                headers["X-Yard-Key"] = str(key)
+        resolved: dict[str, Credentials] = {}
+        credentials = resolved["yard"] = Credentials()
+        key = resolve(FromSecret("YARD_KEY"), {}, secrets)
+        if key:
+            credentials.headers["X-Yard-Key"] = str(key)
+        return resolved
 
 
 def new_request_id() -> str:

@@ -315,11 +315,11 @@ def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
 
 def _passed_through(upstream: UpstreamResponse) -> web.Response:
     """The upstream status and bytes untouched, with the upstream content type."""
-    if upstream.status in (204, 304):
-        return web.Response(status=upstream.status)
-    headers = dict(upstream.headers)
+    if upstream.status in (204, 304):  # no body; a 304 keeps its validators (ETag, ...)
+        return web.Response(status=upstream.status, headers=upstream.headers)
+    headers = upstream.headers
     if upstream.content_type:
-        headers["Content-Type"] = upstream.content_type
+        headers = (*headers, ("Content-Type", upstream.content_type))
     return web.Response(status=upstream.status, body=upstream.body, headers=headers)
 
 

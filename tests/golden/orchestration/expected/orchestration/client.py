@@ -299,6 +299,13 @@ def _fill(template: Any, inputs: Mapping[str, Any], secrets: Mapping[str, str]) 
     return resolve(template, inputs, secrets)
 
 
+@dataclass
+class Credentials:
+    """A consumed API's credentials as its requests carry them (see ``UpstreamClient._authenticate``)."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An upstream request, built but not sent (credentials are added when it is sent)."""
@@ -370,6 +377,7 @@ class UpstreamClient:
         }
         self._secret_forms = tuple(sorted(forms, key=len, reverse=True))
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._credentials = self._resolve_credentials()
         # Each upstream's base URL, parsed and encoded once (requests append their paths).
         self._base_urls = {
             ns: str(URL(u.base_url)).rstrip("/") for ns, u in settings.upstreams.items()
@@ -769,13 +777,16 @@ class UpstreamClient:
             finally:
                 response.release()
             received = response.headers
-            content_type = received.get("Content-Type", "")
+            get = received.get
+            content_type = get("Content-Type", "")
             return UpstreamResponse(
                 response.status,
                 content_type,
                 payload,
-                _retry_after(received.get("Retry-After")),
-                tuple((name, received[name]) for name in _PASSED_HEADERS if name in received),
+                _retry_after(get("Retry-After")),
+                tuple(
+                    [(name, value) for name in _PASSED_HEADERS if (value := get(name)) is not None]
+                ),
             )
         except TimeoutError:
             raise UpstreamError(
@@ -820,12 +831,23 @@ class UpstreamClient:
     def _authenticate(
         self, namespace: str, headers: dict[str, str], query: list[tuple[str, str]]
     ) -> None:
-        """Add the consumed API's credentials; an empty secret means 'send none'."""
+        """Add the consumed API's credentials (resolved once: see ``_resolve_credentials``)."""
+        credentials = self._credentials.get(namespace)
+        if credentials is None:
+            return
+        headers.update(credentials.headers)
+
+    def _resolve_credentials(self) -> dict[str, Credentials]:
+        """What ``_authenticate`` adds, per consumed API that sends credentials in its request
+        head; an empty secret means 'send none'. Secrets do not change while the process runs,
+        so this is made once, not per request."""
         secrets = self.settings.secrets
-        if namespace == "shop":
-            token = resolve(FromSecret("SHOP_TOKEN"), {}, secrets)
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
+        resolved: dict[str, Credentials] = {}
+        credentials = resolved["shop"] = Credentials()
+        token = resolve(FromSecret("SHOP_TOKEN"), {}, secrets)
+        if token:
+            credentials.headers["Authorization"] = f"Bearer {token}"
+        return resolved
 
 
 def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:

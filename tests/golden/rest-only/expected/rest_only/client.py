@@ -621,13 +621,16 @@ class UpstreamClient:
             finally:
                 response.release()
             received = response.headers
-            content_type = received.get("Content-Type", "")
+            get = received.get
+            content_type = get("Content-Type", "")
             return UpstreamResponse(
                 response.status,
                 content_type,
                 payload,
-                _retry_after(received.get("Retry-After")),
-                tuple((name, received[name]) for name in _PASSED_HEADERS if name in received),
+                _retry_after(get("Retry-After")),
+                tuple(
+                    [(name, value) for name in _PASSED_HEADERS if (value := get(name)) is not None]
+                ),
             )
         except TimeoutError:
             raise UpstreamError(
@@ -672,7 +675,7 @@ class UpstreamClient:
     def _authenticate(
         self, namespace: str, headers: dict[str, str], query: list[tuple[str, str]]
     ) -> None:
-        """Add the consumed API's credentials; an empty secret means 'send none'."""
+        """Add the consumed API's credentials (resolved once: see ``_resolve_credentials``)."""
         return
 
 
