@@ -883,6 +883,31 @@ async def test_retries_are_bounded_and_the_last_answer_passes_through(
     assert len(upstream.requests) == 3  # the first attempt and two retries (the default)
 
 
+async def test_caching_headers_pass_through_and_a_304_keeps_its_validators(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    validators = {"ETag": '"v-7"', "Last-Modified": "Mon, 07 Dec 2026 04:00:00 GMT"}
+    upstream.answer(
+        status=200,
+        body=b'{"orders": []}',
+        headers={**validators, "Cache-Control": "max-age=5", "X-Internal": "never-passed"},
+    )
+    target = url(policy_adapter, "/iserver/account/orders")
+    async with http.get(target) as response:
+        assert response.status == 200
+        assert {name: response.headers.get(name) for name in validators} == validators
+        assert response.headers["Cache-Control"] == "max-age=5"
+        assert "X-Internal" not in response.headers
+        assert response.content_type == "application/json"
+        assert await response.json() == {"orders": []}
+    upstream.answer(status=304, body=b"", content_type=None, headers=validators)
+    async with http.get(target) as response:
+        assert response.status == 304
+        assert {name: response.headers.get(name) for name in validators} == validators
+        assert "X-Request-Id" in response.headers
+        assert await response.read() == b""
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 500])
 async def test_non_transient_statuses_are_not_retried(
     status: int,

@@ -21,6 +21,7 @@ from typing import TextIO
 
 ACCESS_LOGGER = f"{__package__}.access"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_ACCESS_PREFIX = f" INFO {ACCESS_LOGGER}: "  # what FORMAT puts between the time and the line
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -46,15 +47,16 @@ class Formatter(logging.Formatter):
         """An access-log line as ``format`` would write its INFO record, logged at *now*."""
         if self.json_access:
             return line + "\n"
-        return f"{self._time(now)} INFO {ACCESS_LOGGER}: {line}\n"
+        return f"{self._time(now)}{_ACCESS_PREFIX}{line}\n"
 
     def _time(self, created: float) -> str:
+        """``default_time_format`` and milliseconds, as ``default_msec_format`` writes them."""
         second, text = self._stamp
         if int(created) != second:
             second = int(created)
             text = time.strftime(self.default_time_format, self.converter(second))
             self._stamp = (second, text)
-        return self.default_msec_format % (text, (created - second) * 1000)
+        return f"{text},{int((created - second) * 1000):03d}"
 
 
 class LineHandler(logging.StreamHandler[TextIO]):
