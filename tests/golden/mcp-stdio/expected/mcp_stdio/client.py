@@ -587,9 +587,8 @@ class UpstreamClient:
         headers = {**prepared.headers, "X-Request-Id": request_id}
         query = list(prepared.query)
         self._authenticate(operation.namespace, headers, query)
-        url = (
-            prepared.url.extend_query(query) if query else prepared.url
-        )  # after a fixed query (?action=x)
+        # The query goes after a fixed one (?action=x) already in the URL.
+        url = prepared.url.extend_query(query) if query else prepared.url
         session = self._sessions[operation.namespace]
         try:
             # Redirects are never followed: one could carry credentials to another host.
