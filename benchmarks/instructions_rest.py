@@ -2,11 +2,11 @@
 
 Each server runs under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up,
 instrumentation is switched on for ``-n`` requests of ``GET /iserver/accounts`` (``loadgen.py``, its
-own process, at ``-c`` concurrency), then off, and the process's instruction count (every thread, the
-log writer included; not the kernel's) is divided by the requests. Run to run the figure moves by
-under 1%, where CPU time on a shared 2-core box moves by tens of percent. Valgrind runs the server
-~50× slower and one thread at a time, so what depends on timing (the log writer's batches) is
-charged more than in a real run.
+own process, at ``-c`` concurrency), then off, and the process's instruction count (every thread;
+not the kernel's: system calls count as the instructions that make them) is divided by the requests.
+Run to run the figure moves by about 1% (±5k of ~530k: hash seeds, timer order), where CPU time on
+a shared 2-core box moves by tens of percent. Valgrind runs the server ~50× slower and one thread at
+a time, so whatever depends on timing (batching, a thread's wake-ups) is not measured as in a real run.
 
     python benchmarks/instructions_rest.py floor generated/interactive_brokers \\
         generated/interactive_brokers:ADAPTER_ACCESS_LOG=false [-n 1000] [-c 16]

@@ -49,9 +49,10 @@ _COMPONENTS = (
 # aiohttp's writer calls transport.write here: on loopback the send system call also runs the
 # receiving side's TCP input, so these lines' own time is kernel time, not Python.
 _SEND_FRAMES = ("StreamWriter._write (", "StreamWriter._writelines (")
-# The generated package's log writer thread waiting for lines (its pause, or a blocking queue get):
-# py-spy --nonblocking samples them as running, but they use no CPU. Not charged to anything.
-_IDLE_FRAMES = ("Writer.dequeue (interactive_brokers/logs.py", "QueueListener.dequeue (logging/")
+# A logging listener thread waiting on its queue (the generated package has none since its lines
+# are written in the logging call; a proxy under comparison may): py-spy --nonblocking samples a
+# blocking queue get as running, but it uses no CPU. Not charged to anything.
+_IDLE_FRAMES = ("QueueListener.dequeue (logging/",)
 # Frames that start the event loop: what sits above them (main, serve) is not request work.
 _LOOP_ENTRIES = ("asyncio/runners.py", "aiohttp/web.py")
 COMPONENTS = (*(name for name, _ in _COMPONENTS), SENDS, EVENT_LOOP)
