@@ -319,10 +319,6 @@ async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], A
     return inputs, body
 
 
-def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
-    return _passed_through(upstream)
-
-
 def _passed_through(upstream: UpstreamResponse) -> web.Response:
     """The upstream status and bytes untouched, with the upstream content type."""
     if upstream.status in (204, 304):  # no body; a 304 keeps its validators (ETag, ...)
@@ -343,7 +339,7 @@ def _handler(route: Route, client: UpstreamClient) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         inputs, body = await _gather(route, request)
         upstream = await client.send(route.call, inputs, request_id=REQUEST_ID.get(), raw_body=body)
-        return _respond(route, upstream)
+        return _passed_through(upstream)
 
     handle.__name__ = route.name
     return handle
@@ -354,7 +350,7 @@ def _fixed_handler(route: Route, client: UpstreamClient, prepared: Prepared) -> 
 
     async def handle(request: web.Request) -> web.StreamResponse:
         upstream = await client.send_prepared(route.call, prepared, request_id=REQUEST_ID.get())
-        return _respond(route, upstream)
+        return _passed_through(upstream)
 
     handle.__name__ = route.name
     return handle

@@ -308,6 +308,7 @@ async def _gather(route: Route, request: web.Request) -> tuple[dict[str, Any], A
 
 
 def _respond(route: Route, upstream: UpstreamResponse) -> web.Response:
+    """The mapped output (``outputParameters``) of a success, else the upstream answer as is."""
     if upstream.ok and upstream.status not in (204, 304) and route.call.shape is not None:
         return web.json_response(shape_output(route.call.shape, upstream), status=upstream.status)
     return _passed_through(upstream)
