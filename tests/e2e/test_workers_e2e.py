@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -200,3 +201,57 @@ async def test_access_log_can_be_switched_off(fake_upstream: FakeUpstream, e2e_l
         assert status == 200
         await asyncio.sleep(0.1)
         assert "interactive_brokers.access" not in adapter.log_text()
+
+
+_ACCESS_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO interactive_brokers\.access: "
+    r"GET (/iserver/accounts|/_adapter/health) 200 \d+\.\dms id=([0-9a-f]{32}|t\d{4})"
+)
+
+
+async def test_access_lines_survive_sigkill_and_stay_whole_across_workers(
+    fake_upstream: FakeUpstream, e2e_logs: Any
+) -> None:
+    """Two workers logging to one file, both killed outright (SIGKILL) the moment the last
+    response arrives: every request has its access line, each line whole (no two interleaved,
+    none cut) and none twice. A line is written before its response leaves, so a kill can
+    lose none, and nothing waits in a buffer or a queue."""
+    fake_upstream.reset()
+    adapter = AdapterProcess(
+        "workers-sigkill-log", e2e_logs, fake_upstream.base_url, "rest", ADAPTER_WORKERS="2"
+    ).start()
+    sent = [f"t{n:04d}" for n in range(300)]
+    try:
+        assert adapter.process is not None
+        first = adapter.process.pid
+        await wait_until(lambda: len(children(first)) == 1, 5)
+        (worker,) = children(first)
+        before = {pid: written(pid) for pid in (first, worker)}
+        url = f"{adapter.rest_url}/iserver/accounts"
+        pending = iter(sent)
+        # 50 connections per session, each closed after its request: the kernel spreads the
+        # connections over both processes' sockets.
+        connector = aiohttp.TCPConnector(limit=50, force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def client() -> list[int]:
+                statuses = []
+                for request_id in pending:
+                    async with session.get(url, headers={"X-Request-Id": request_id}) as reply:
+                        await reply.read()
+                        statuses.append(reply.status)
+                return statuses
+
+            results = await asyncio.gather(*(client() for _ in range(50)))
+        assert [s for statuses in results for s in statuses] == [200] * len(sent)
+        assert all(written(pid) > before[pid] for pid in (first, worker)), "one process served all"
+        os.kill(worker, signal.SIGKILL)
+        adapter.kill()
+    finally:
+        adapter.kill()
+    lines = [line for line in adapter.log_text().splitlines() if ".access:" in line]
+    torn = [line for line in lines if not _ACCESS_LINE.fullmatch(line)]
+    assert torn == [], f"access lines not whole: {torn[:3]}"
+    logged = [_ACCESS_LINE.fullmatch(line).groups() for line in lines]  # type: ignore[union-attr]
+    ids = [request_id for path, request_id in logged if path == "/iserver/accounts"]
+    assert sorted(ids) == sent, "an access line was lost or written twice"
