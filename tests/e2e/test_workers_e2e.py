@@ -80,6 +80,15 @@ async def wait_until(check: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+async def first_and_worker(adapter: AdapterProcess) -> tuple[int, int]:
+    """The pids of an ``ADAPTER_WORKERS=2`` adapter's first process and its worker, once forked."""
+    assert adapter.process is not None
+    first = adapter.process.pid
+    await wait_until(lambda: len(children(first)) == 1, 5)
+    (worker,) = children(first)
+    return first, worker
+
+
 async def test_two_workers_share_the_port_and_drain_on_sigterm(
     fake_upstream: FakeUpstream, e2e_logs: Any
 ) -> None:
@@ -95,10 +104,7 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(
         ADAPTER_EVENT_LOOP="asyncio",
         INTERACTIVE_BROKERS_TIMEOUT="5",
     ) as adapter:
-        assert adapter.process is not None
-        first = adapter.process.pid
-        await wait_until(lambda: len(children(first)) == 1, 5)
-        (worker,) = children(first)
+        first, worker = await first_and_worker(adapter)
         before = {pid: written(pid) for pid in (first, worker)}
         url = f"{adapter.rest_url}/iserver/accounts"
         results = await asyncio.gather(*(fetch_fresh(url) for _ in range(40)))
@@ -130,10 +136,7 @@ async def test_a_dead_worker_stops_every_process(
         "workers-dead", e2e_logs, fake_upstream.base_url, "rest", ADAPTER_WORKERS="2"
     ).start()
     try:
-        assert adapter.process is not None
-        first = adapter.process.pid
-        await wait_until(lambda: len(children(first)) == 1, 5)
-        (worker,) = children(first)
+        first, worker = await first_and_worker(adapter)
         os.kill(worker, signal.SIGKILL)
         assert await asyncio.to_thread(adapter.wait, 10) == 1
         assert f"REST worker {worker} exited: stopping every process" in adapter.log_text()
@@ -222,10 +225,7 @@ async def test_access_lines_survive_sigkill_and_stay_whole_across_workers(
     ).start()
     sent = [f"t{n:04d}" for n in range(300)]
     try:
-        assert adapter.process is not None
-        first = adapter.process.pid
-        await wait_until(lambda: len(children(first)) == 1, 5)
-        (worker,) = children(first)
+        first, worker = await first_and_worker(adapter)
         before = {pid: written(pid) for pid in (first, worker)}
         url = f"{adapter.rest_url}/iserver/accounts"
         pending = iter(sent)
