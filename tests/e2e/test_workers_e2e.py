@@ -136,7 +136,7 @@ async def test_a_dead_worker_stops_every_process(
         "workers-dead", e2e_logs, fake_upstream.base_url, "rest", ADAPTER_WORKERS="2"
     ).start()
     try:
-        first, worker = await first_and_worker(adapter)
+        _, worker = await first_and_worker(adapter)
         os.kill(worker, signal.SIGKILL)
         assert await asyncio.to_thread(adapter.wait, 10) == 1
         assert f"REST worker {worker} exited: stopping every process" in adapter.log_text()
@@ -147,10 +147,7 @@ async def test_a_dead_worker_stops_every_process(
         "workers-orphan", e2e_logs, fake_upstream.base_url, "rest", ADAPTER_WORKERS="2"
     ).start()
     try:
-        assert orphaned.process is not None
-        first = orphaned.process.pid
-        await wait_until(lambda: len(children(first)) == 1, 5)
-        (worker,) = children(first)
+        _, worker = await first_and_worker(orphaned)
         orphaned.kill()  # SIGKILL: no chance to pass SIGTERM on
         await wait_until(lambda: not alive(worker), 5)
         assert "the first process is gone: stopping this worker" in orphaned.log_text()
@@ -246,12 +243,11 @@ async def test_access_lines_survive_sigkill_and_stay_whole_across_workers(
         assert [s for statuses in results for s in statuses] == [200] * len(sent)
         assert all(written(pid) > before[pid] for pid in (first, worker)), "one process served all"
         os.kill(worker, signal.SIGKILL)
-        adapter.kill()
     finally:
-        adapter.kill()
+        adapter.kill()  # the first process (SIGKILL), right after its worker
     lines = [line for line in adapter.log_text().splitlines() if ".access:" in line]
-    torn = [line for line in lines if not _ACCESS_LINE.fullmatch(line)]
+    matches = [(line, _ACCESS_LINE.fullmatch(line)) for line in lines]
+    torn = [line for line, match in matches if match is None]
     assert torn == [], f"access lines not whole: {torn[:3]}"
-    logged = [_ACCESS_LINE.fullmatch(line).groups() for line in lines]  # type: ignore[union-attr]
-    ids = [request_id for path, request_id in logged if path == "/iserver/accounts"]
+    ids = [m.group(2) for _, m in matches if m is not None and m.group(1) == "/iserver/accounts"]
     assert sorted(ids) == sent, "an access line was lost or written twice"
