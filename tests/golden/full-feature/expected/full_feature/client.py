@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, urlencode
 
 import aiohttp
+from aiohttp import hdrs
 from jsonpath_ng.ext import parse as jsonpath_parse
 from yarl import URL
 
@@ -38,8 +39,9 @@ _BACKOFF_CAP = 5.0
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
 PRIME_RETRY_SECONDS = 5.0  # a failed round of priming calls is repeated at most this often
 PRIME_SHARED_SECONDS = 600.0  # with shared state: how long one process's priming counts for all
-# Upstream response headers passed on to REST callers (caching and back-off hints only).
-_PASSED_HEADERS = ("Retry-After", "Cache-Control", "ETag", "Last-Modified")
+# Upstream response headers passed on to REST callers (caching and back-off hints only). aiohttp's
+# case-insensitive names: a lookup by one skips folding the name's case each time.
+_PASSED_HEADERS = (hdrs.RETRY_AFTER, hdrs.CACHE_CONTROL, hdrs.ETAG, hdrs.LAST_MODIFIED)
 # Headers a caller may never smuggle upstream, whatever the spec says.
 _HOP_BY_HOP = frozenset(
     {"authorization", "cookie", "host", "content-length", "transfer-encoding", "connection"}
@@ -610,32 +612,55 @@ class UpstreamClient:
         self, call: Call, prepared: Prepared, *, request_id: str
     ) -> UpstreamResponse:
         """Send a prepared request under the upstream's pacing and retry policy."""
+        started = time.monotonic()
+        namespace = call.operation.namespace
+        if namespace in self._limiters:
+            await self._pace(namespace)
+        try:
+            response = await self._send_once(call, prepared, request_id)
+        except UpstreamError as exc:
+            if not (call.retry and exc.retryable):
+                raise
+            return await self._retry(call, prepared, request_id, started, exc)
+        if call.retry and response.status in _RETRY_STATUSES:
+            return await self._retry(call, prepared, request_id, started, response)
+        return response
+
+    async def _retry(
+        self,
+        call: Call,
+        prepared: Prepared,
+        request_id: str,
+        started: float,
+        outcome: UpstreamResponse | UpstreamError,
+    ) -> UpstreamResponse:
+        """Send an idempotent call again after a transient *outcome* (a retryable error or status)
+        of its first attempt, sent at *started*: at most ``*_RETRIES`` more times, with backoff,
+        while the next attempt starts within ``*_RETRY_DEADLINE`` of the first. The last outcome
+        stands: a response is returned, an error raised."""
         namespace = call.operation.namespace
         upstream = self.settings.upstreams[namespace]
-        deadline = time.monotonic() + upstream.retry_deadline
-        attempt = 0
-        while True:
+        deadline = started + upstream.retry_deadline
+        for attempt in range(upstream.retries):
+            delay = _backoff(attempt, outcome.retry_after)
+            if time.monotonic() + delay > deadline:
+                break
+            log.info("retrying %s in %.2f s (attempt %d)", call.operation.key, delay, attempt + 2)
+            await asyncio.sleep(delay)
             if namespace in self._limiters:
                 await self._pace(namespace)
             try:
-                response = await self._send_once(call, prepared, request_id)
+                outcome = await self._send_once(call, prepared, request_id)
             except UpstreamError as exc:
-                if not (call.retry and exc.retryable and attempt < upstream.retries):
+                if not exc.retryable:
                     raise
-                delay = _backoff(attempt, exc.retry_after)
-                if time.monotonic() + delay > deadline:
-                    raise
+                outcome = exc
             else:
-                if not (
-                    call.retry and response.status in _RETRY_STATUSES and attempt < upstream.retries
-                ):
-                    return response
-                delay = _backoff(attempt, response.retry_after)
-                if time.monotonic() + delay > deadline:
-                    return response
-            attempt += 1
-            log.info("retrying %s in %.2f s (attempt %d)", call.operation.key, delay, attempt + 1)
-            await asyncio.sleep(delay)
+                if outcome.status not in _RETRY_STATUSES:
+                    return outcome
+        if isinstance(outcome, UpstreamError):
+            raise outcome
+        return outcome
 
     async def _pace(self, namespace: str) -> None:
         """Wait for a paced upstream's next slot (``*_RATE_LIMIT``; the caller checks it is paced)."""
@@ -709,17 +734,18 @@ class UpstreamClient:
                 payload = await response.read()
             finally:
                 response.release()
-            received = response.headers
-            get = received.get
-            content_type = get("Content-Type", "")
+            get = response.headers.get
+            content_type = get(hdrs.CONTENT_TYPE, "")
+            passed: list[tuple[str, str]] = []
+            for name in _PASSED_HEADERS:  # (a loop costs less than a comprehension's own frame)
+                if (value := get(name)) is not None:
+                    passed.append((name, value))
             return UpstreamResponse(
                 response.status,
                 content_type,
                 payload,
-                _retry_after(get("Retry-After")),
-                tuple(
-                    [(name, value) for name in _PASSED_HEADERS if (value := get(name)) is not None]
-                ),
+                _retry_after(get(hdrs.RETRY_AFTER)),
+                tuple(passed),
             )
         except TimeoutError:
             raise UpstreamError(

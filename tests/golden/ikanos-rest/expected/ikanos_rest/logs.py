@@ -5,8 +5,8 @@ Once the call returns, the line is the kernel's: a crash, even SIGKILL, loses no
 before it, and lines stay in the order they were logged. A line of at most ``PIPE_BUF`` bytes
 (4096 on Linux: any access-log line but one for a path of kilobytes) is written whole, so the
 lines of REST workers sharing one pipe do not interleave; forked workers need nothing of their
-own, there is no thread or queue to restart. The access log (one line per REST request, see ``access``) skips the record: its text
-goes straight to the same write. A queue and a writer thread were measured to cost the event
+own, there is no thread or queue to restart. The access log (one line per REST request, see
+``access_writer``) skips the record: its text goes straight to the same write. A queue and a writer thread were measured to cost the event
 loop more than the write they took off it (under the interpreter lock, the thread's wake-ups and
 formatting run on the loop's time), and a queue loses what it holds when the process dies.
 """
@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 ACCESS_LOGGER = f"{__package__}.access"
@@ -41,15 +42,9 @@ class Formatter(logging.Formatter):
         return super().format(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return self._time(record.created)
+        return self.timestamp(record.created)
 
-    def access_line(self, line: str, now: float) -> str:
-        """An access-log line as ``format`` would write its INFO record, logged at *now*."""
-        if self.json_access:
-            return line + "\n"
-        return f"{self._time(now)}{_ACCESS_PREFIX}{line}\n"
-
-    def _time(self, created: float) -> str:
+    def timestamp(self, created: float) -> str:
         """``default_time_format`` and milliseconds, as ``default_msec_format`` writes them."""
         second, text = self._stamp
         if int(created) != second:
@@ -77,6 +72,17 @@ class LineHandler(logging.StreamHandler[TextIO]):
         """JSON lines for the access log (its messages are JSON objects already)."""
         self.formatter_.json_access = json_access
 
+    def write_access(self, line: str) -> None:
+        """One access-log line, as ``format`` would write its INFO record, in one write. (One
+        call per REST request: the record, the formatter's and the handler's layers are skipped.)"""
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        formatter = self.formatter_
+        if formatter.json_access:
+            self.write(line + "\n")
+        else:
+            self.write(f"{formatter.timestamp(time.time())}{_ACCESS_PREFIX}{line}\n")
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.write(self.format(record) + self.terminator)
@@ -101,15 +107,12 @@ class LineHandler(logging.StreamHandler[TextIO]):
 _handler: LineHandler | None = None  # the handler ``configure`` installed
 
 
-def access(line: str) -> None:
-    """One access-log line: written at once by the root handler (the access log has no handler of
-    its own to honour), or, when logging was not set up by ``configure``, an INFO record of
-    ``ACCESS_LOGGER`` like any other."""
-    handler = _handler
-    if handler is None or not access_log.isEnabledFor(logging.INFO):
-        access_log.info(line)
-    else:
-        handler.write(handler.formatter_.access_line(line, time.time()))
+def access_writer() -> Callable[[str], None]:
+    """How the access log writes its lines, chosen once (call it after ``configure``): straight
+    to the root handler ``configure`` installed (the access log has no handler of its own to
+    honour), or, when logging was set up otherwise, as INFO records of ``ACCESS_LOGGER`` like
+    any other."""
+    return access_log.info if _handler is None else _handler.write_access
 
 
 def configure(*, verbose: bool) -> LineHandler:

@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
+from aiohttp import hdrs
 from yarl import URL
 
 from .settings import Settings, UpstreamSettings
@@ -32,8 +33,9 @@ Location = Literal["path", "query", "header", "body"]
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
 PRIME_RETRY_SECONDS = 5.0  # a failed round of priming calls is repeated at most this often
 PRIME_SHARED_SECONDS = 600.0  # with shared state: how long one process's priming counts for all
-# Upstream response headers passed on to REST callers (caching and back-off hints only).
-_PASSED_HEADERS = ("Retry-After", "Cache-Control", "ETag", "Last-Modified")
+# Upstream response headers passed on to REST callers (caching and back-off hints only). aiohttp's
+# case-insensitive names: a lookup by one skips folding the name's case each time.
+_PASSED_HEADERS = (hdrs.RETRY_AFTER, hdrs.CACHE_CONTROL, hdrs.ETAG, hdrs.LAST_MODIFIED)
 # Headers a caller may never smuggle upstream, whatever the spec says.
 _HOP_BY_HOP = frozenset(
     {"authorization", "cookie", "host", "content-length", "transfer-encoding", "connection"}
@@ -620,17 +622,18 @@ class UpstreamClient:
                 payload = await response.read()
             finally:
                 response.release()
-            received = response.headers
-            get = received.get
-            content_type = get("Content-Type", "")
+            get = response.headers.get
+            content_type = get(hdrs.CONTENT_TYPE, "")
+            passed: list[tuple[str, str]] = []
+            for name in _PASSED_HEADERS:  # (a loop costs less than a comprehension's own frame)
+                if (value := get(name)) is not None:
+                    passed.append((name, value))
             return UpstreamResponse(
                 response.status,
                 content_type,
                 payload,
-                _retry_after(get("Retry-After")),
-                tuple(
-                    [(name, value) for name in _PASSED_HEADERS if (value := get(name)) is not None]
-                ),
+                _retry_after(get(hdrs.RETRY_AFTER)),
+                tuple(passed),
             )
         except TimeoutError:
             raise UpstreamError(

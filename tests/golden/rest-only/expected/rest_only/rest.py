@@ -362,8 +362,9 @@ def _front(settings: Settings) -> Callable[[Handler, bool], Handler]:
     /_adapter/ probes), problem+json for every failure, and one access-log line per request."""
     allowed = settings.allowed_hosts
     guard = settings.rest_guard
-    access_log_on = settings.access_log
-    json_lines = settings.log_format == "json"
+    log_access = (
+        _access_log(json_lines=settings.log_format == "json") if settings.access_log else None
+    )
     max_body_bytes = settings.max_body_bytes
 
     def front(handler: Handler, guarded: bool = True) -> Handler:
@@ -432,10 +433,8 @@ def _front(settings: Settings) -> Callable[[Handler, bool], Handler]:
                     "the adapter failed; see its log for the request id",
                 )
             response.headers["X-Request-Id"] = request_id
-            if access_log_on:
-                _log_access(
-                    request, response.status, time.perf_counter() - started, request_id, json_lines
-                )
+            if log_access is not None:
+                log_access(request, response.status, time.perf_counter() - started, request_id)
             return response
 
         fronted.__name__ = handler.__name__
@@ -460,25 +459,32 @@ def _unrouted(resources: tuple[web.AbstractResource, ...]) -> Handler:
     return unrouted
 
 
-def _log_access(
-    request: web.Request, status: int, seconds: float, request_id: str, json_lines: bool
-) -> None:
-    # The raw (still percent-encoded) path only: query strings may carry secrets and are never
-    # logged, and encoded CR/LF cannot forge log lines.
-    path = request.raw_path.split("?", 1)[0]
-    if json_lines:
-        line = json.dumps(
-            {
-                "method": request.method,
-                "path": path,
-                "status": status,
-                "ms": round(seconds * 1000, 2),
-                "request_id": request_id,
-            }
+def _access_log(*, json_lines: bool) -> Callable[[web.Request, int, float, str], None]:
+    """The access log's line writer (call it after ``logs.configure``): one line per request, a
+    JSON object with *json_lines*. The path is the raw (still percent-encoded) one, without the
+    query: query strings may carry secrets and are never logged, and encoded CR/LF cannot forge
+    log lines."""
+    write = logs.access_writer()
+
+    def log_json(request: web.Request, status: int, seconds: float, request_id: str) -> None:
+        write(
+            json.dumps(
+                {
+                    "method": request.method,
+                    "path": request.raw_path.split("?", 1)[0],
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                    "request_id": request_id,
+                }
+            )
         )
-    else:
-        line = f"{request.method} {path} {status} {seconds * 1000:.1f}ms id={request_id}"
-    logs.access(line)
+
+    def log_text(request: web.Request, status: int, seconds: float, request_id: str) -> None:
+        write(
+            f'{request.method} {request.raw_path.split("?", 1)[0]} {status} {seconds * 1000:.1f}ms id={request_id}'
+        )
+
+    return log_json if json_lines else log_text
 
 
 async def health(request: web.Request) -> web.Response:
