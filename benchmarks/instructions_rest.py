@@ -34,6 +34,11 @@ HERE = Path(__file__).resolve().parent
 READY_SECONDS = 120.0  # start-up under valgrind is slow
 
 
+def available() -> bool:
+    """Whether callgrind can be used here."""
+    return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
+
+
 def measure(procs: Processes, workdir: Path, origin: int, variant: str, n: int, c: int) -> float:
     """Instructions per request of one variant."""
     port = free_port()
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     args = parser.parse_args(argv)
     tools = ensure_tools()
-    if not (tools.nginx and shutil.which("valgrind") and shutil.which("callgrind_control")):
+    if not (tools.nginx and available()):
         print("needs nginx and valgrind (callgrind_control)", file=sys.stderr)
         return 1
     examples = HERE.parent / "specs" / "interactive-brokers.examples.yaml"

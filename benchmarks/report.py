@@ -33,6 +33,8 @@ class Results:
     rest: dict[tuple[int, str], Load] | None = None
     rest_driver: str = ""
     rest_profile: str = ""  # py-spy report (measured when a REST throughput target is missed)
+    # (concurrency, variant) -> instructions per request under callgrind
+    rest_instructions: dict[tuple[int, str], float] = field(default_factory=dict)
     mcp: dict[tuple[int, str], Load] | None = None
     footprint: Footprint | None = None
     imports: list[tuple[str, float]] = field(default_factory=list)
@@ -97,6 +99,17 @@ def generation_table(gen: list[GenResult]) -> str:
         for r in gen
     ]
     return md_table(["spec", "operations", "best wall s", "runs (s)"], rows)
+
+
+def instructions_table(counts: dict[tuple[int, str], float]) -> str:
+    """Instructions per request, and the floor's count over each variant's (the throughput a
+    CPU-bound process would reach against the floor's, if every instruction cost the same)."""
+    rows = []
+    for (c, name), count in counts.items():
+        floor = counts.get((c, FLOOR))
+        share = f"{floor / count:.1%}" if floor and name != FLOOR else ""
+        rows.append([str(c), name, f"{count / 1000:.1f}k", share])
+    return md_table(["conc.", "path", "instructions / request", "floor ÷ path"], rows)
 
 
 def rest_table(rest: dict[tuple[int, str], Load]) -> str:
@@ -379,6 +392,14 @@ def sections(results: Results) -> list[tuple[str, str]]:
     if results.rest_profile:
         title = "2b. REST profile: where a request's CPU goes, adapter vs aiohttp floor (py-spy)"
         out.append((title, results.rest_profile))
+    if results.rest_instructions:
+        title = "2c. REST instructions per request (callgrind, `instructions_rest.py`)"
+        body = (
+            "`GET /iserver/accounts` after a warm-up, the whole server process (not the kernel); "
+            "about ±1% run to run, where wall-clock ratios here move by 10-30%.\n\n"
+            + instructions_table(results.rest_instructions)
+        )
+        out.append((title, body))
     if results.mcp:
         out.append(("3. MCP tools/call getaccounts: generated vs FastMCP", mcp_table(results.mcp)))
     if results.footprint:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import instructions_rest
 import profile_rest
 from drivers import wrk_version
 from footprint_bench import import_breakdown, import_rss_kib, import_rss_steps, run_footprint
@@ -46,6 +47,7 @@ from report import (
 from rest_bench import ADAPTERS, FLOOR, run_rest, urls
 from services import (
     FASTMCP_REQUIREMENT,
+    PACKAGE_DIR,
     REPO,
     ensure_fastmcp_venv,
     peer_versions,
@@ -73,6 +75,7 @@ SECTIONS = ("gen", "rest", "mcp", "footprint")
 IDLE_RSS_TARGET = 80_000_000  # bytes
 NAGLE_MS = (35.0, 50.0)
 PROFILE_CONCURRENCY = 16  # p50 band of a Nagle + delayed-ACK stall on Linux loopback
+INSTRUCTION_CONCURRENCIES = (16, 64)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Plan:
     rest_rounds: int
     concurrencies: tuple[int, ...]
     profile_seconds: int  # py-spy sampling of the adapter and the floor on a REST miss
+    instruction_requests: int  # per callgrind measurement (instructions per request)
     mcp_plan: tuple[tuple[int, int], ...]  # (concurrency, calls)
     mcp_rounds: int
     startup_runs: int
@@ -98,6 +102,7 @@ FULL = Plan(
     rest_rounds=2,
     concurrencies=(1, 16, 64),
     profile_seconds=8,
+    instruction_requests=2000,
     mcp_plan=((1, 500), (16, 3000)),
     mcp_rounds=3,
     startup_runs=3,
@@ -111,6 +116,7 @@ QUICK = Plan(
     rest_rounds=1,
     concurrencies=(1, 16, 64),
     profile_seconds=3,
+    instruction_requests=500,
     mcp_plan=((1, 150), (16, 800)),
     mcp_rounds=1,
     startup_runs=1,
@@ -243,6 +249,28 @@ def rest_section(
             results.rest_profile = profile_rest.report(profiles, PROFILE_CONCURRENCY)
     for proc in (adapter.proc, adapter2.proc, floor.proc, procs.get("nginx-proxy")):
         procs.stop(proc)
+    instructions(results, plan, procs, workdir, origin)
+
+
+def instructions(
+    results: Results, plan: Plan, procs: Processes, workdir: Path, origin: int
+) -> None:
+    """Instructions per request of the adapter and the floor under callgrind: the steady figure
+    beside the wall-clock ratios, which move by 10-30% between runs of the same code here."""
+    if not instructions_rest.available():
+        results.skipped["2c. REST instructions per request"] = "valgrind/callgrind_control missing"
+        return
+    log(f"  instructions per request (callgrind, {plan.instruction_requests} requests each)")
+    variants = (FLOOR, "adapter", "adapter, access log off")
+    settings = {FLOOR: "floor", "adapter": str(PACKAGE_DIR)}
+    settings["adapter, access log off"] = f"{PACKAGE_DIR}:ADAPTER_ACCESS_LOG=false"
+    for c in INSTRUCTION_CONCURRENCIES:
+        for name in variants:
+            count = instructions_rest.measure(
+                procs, workdir, origin, settings[name], plan.instruction_requests, c
+            )
+            results.rest_instructions[(c, name)] = count
+            log(f"    c={c:<3} {name:24} {count / 1000:.1f}k")
 
 
 def mcp_section(results: Results, plan: Plan, procs: Processes, origin: int) -> None:
