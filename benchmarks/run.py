@@ -261,13 +261,15 @@ def instructions(
         results.skipped["2c. REST instructions per request"] = "valgrind/callgrind_control missing"
         return
     log(f"  instructions per request (callgrind, {plan.instruction_requests} requests each)")
-    variants = (FLOOR, "adapter", "adapter, access log off")
-    settings = {FLOOR: "floor", "adapter": str(PACKAGE_DIR)}
-    settings["adapter, access log off"] = f"{PACKAGE_DIR}:ADAPTER_ACCESS_LOG=false"
+    variants = {  # name in the table -> instructions_rest variant
+        FLOOR: "floor",
+        "adapter": str(PACKAGE_DIR),
+        "adapter, access log off": f"{PACKAGE_DIR}:ADAPTER_ACCESS_LOG=false",
+    }
     for c in INSTRUCTION_CONCURRENCIES:
-        for name in variants:
+        for name, variant in variants.items():
             count = instructions_rest.measure(
-                procs, workdir, origin, settings[name], plan.instruction_requests, c
+                procs, workdir, origin, variant, plan.instruction_requests, c
             )
             results.rest_instructions[(c, name)] = count
             log(f"    c={c:<3} {name:24} {count / 1000:.1f}k")

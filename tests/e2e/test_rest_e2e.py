@@ -883,6 +883,31 @@ async def test_retries_are_bounded_and_the_last_answer_passes_through(
     assert len(upstream.requests) == 3  # the first attempt and two retries (the default)
 
 
+async def test_a_connection_dropped_on_every_attempt_is_a_502_after_the_retries(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    upstream.answer(close=True)
+    async with http.get(url(policy_adapter, "/iserver/accounts")) as response:
+        problem = await assert_problem(response, 502)
+    assert problem["retryable"] is True
+    # The first attempt and two retries, then the last error. aiohttp sends an idempotent request
+    # that a kept-alive connection dropped once more on a new connection: two sends per attempt.
+    assert len(upstream.requests) == 3 * 2
+
+
+async def test_no_retry_waits_past_the_retry_deadline(
+    policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    # Retry-After 30 s is beyond the default 10 s retry deadline: the 429 comes back at once.
+    upstream.answer(status=429, body=b'{"error": "slow down"}', headers={"Retry-After": "30"})
+    started = time.monotonic()
+    async with http.get(url(policy_adapter, "/iserver/account/orders")) as response:
+        assert response.status == 429
+        assert response.headers["Retry-After"] == "30"
+    assert time.monotonic() - started < 5
+    assert len(upstream.requests) == 1
+
+
 async def test_caching_headers_pass_through_and_a_304_keeps_its_validators(
     policy_adapter: AdapterProcess, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:

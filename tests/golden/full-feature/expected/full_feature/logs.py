@@ -6,9 +6,10 @@ before it, and lines stay in the order they were logged. A line of at most ``PIP
 (4096 on Linux: any access-log line but one for a path of kilobytes) is written whole, so the
 lines of REST workers sharing one pipe do not interleave; forked workers need nothing of their
 own, there is no thread or queue to restart. The access log (one line per REST request, see
-``access_writer``) skips the record: its text goes straight to the same write. A queue and a writer thread were measured to cost the event
-loop more than the write they took off it (under the interpreter lock, the thread's wake-ups and
-formatting run on the loop's time), and a queue loses what it holds when the process dies.
+``access_writer``) skips the record: its text goes straight to the same write. A queue and a
+writer thread were measured to cost the event loop more than the write they took off it (under
+the interpreter lock, the thread's wake-ups and formatting run on the loop's time), and a queue
+loses what it holds when the process dies.
 """
 
 from __future__ import annotations
